@@ -1,0 +1,42 @@
+import type { Knex } from 'knex';
+import * as m0001 from './0001_users.js';
+import * as m0002 from './0002_patients.js';
+import * as m0003 from './0003_appointments.js';
+import * as m0004 from './0004_visits.js';
+import * as m0005 from './0005_medical_conditions.js';
+import * as m0006 from './0006_prescriptions.js';
+import * as m0007 from './0007_vitals.js';
+import * as m0008 from './0008_lab_results.js';
+import * as m0009 from './0009_billing.js';
+import * as m0010 from './0010_insurance.js';
+import * as m0011 from './0011_security_logs.js';
+import * as m0012 from './0012_user_sessions.js';
+import * as m0100 from './0100_users_versioning.js';
+import * as m0101 from './0101_patients_versioning.js';
+import * as m0102 from './0102_resource_history.js';
+import * as m0103 from './0103_search_string.js';
+import * as m0104 from './0104_search_token.js';
+import * as m0105 from './0105_conditional_locks.js';
+
+/** Every migration, in the order it runs. Append only. */
+export const migrations: Record<string, Knex.Migration> = {
+  '0001_users': m0001,
+  '0002_patients': m0002,
+  '0003_appointments': m0003,
+  '0004_visits': m0004,
+  '0005_medical_conditions': m0005,
+  '0006_prescriptions': m0006,
+  '0007_vitals': m0007,
+  '0008_lab_results': m0008,
+  '0009_billing': m0009,
+  '0010_insurance': m0010,
+  '0011_security_logs': m0011,
+  '0012_user_sessions': m0012,
+  // extensions (additive) start at 0100
+  '0100_users_versioning': m0100,
+  '0101_patients_versioning': m0101,
+  '0102_resource_history': m0102,
+  '0103_search_string': m0103,
+  '0104_search_token': m0104,
+  '0105_conditional_locks': m0105,
+};

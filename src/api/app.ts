@@ -1,0 +1,75 @@
+/** The Fastify application factory: the server, the CLI and the tests all build the app here. */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Knex } from 'knex';
+import type { Config } from '../config.js';
+import '../fhir/resources/index.js';
+import { allResourceDefinitions, resourceDefinition } from '../fhir/registry.js';
+import { warmValidators } from '../fhir/validate.js';
+import { FhirError } from '../fhir/outcome.js';
+import { warmPasswordTiming } from '../auth/passwords.js';
+import { packageVersion } from '../version.js';
+import databasePlugin from './plugins/database.js';
+import errorsPlugin, { sendOutcome } from './plugins/errors.js';
+import fhirJsonPlugin from './plugins/fhir-json.js';
+import authenticatePlugin from './plugins/authenticate.js';
+import healthRoutes from './routes/health.js';
+import authRoutes from './routes/auth.js';
+import metadataRoutes from './routes/metadata.js';
+import fhirRoutes from './routes/fhir.js';
+import { loggerOptions } from '../logger.js';
+
+export interface BuildOptions {
+  config: Config;
+  /** Use this open database instead of opening one from the config. */
+  db?: Knex;
+  /** Fastify logger setting; defaults to pino at config.LOG_LEVEL with redaction. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+const FHIR_PATH = /^\/fhir\/([A-Za-z]+)(?:\/[^/?]+(?:\/_history(?:\/[^/?]+)?)?|\/_search)?\/?(?:\?.*)?$/;
+
+/** Builds the HMS application (not listening). */
+export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? loggerOptions(opts.config.LOG_LEVEL),
+    bodyLimit: opts.config.HMS_BODY_LIMIT,
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    routerOptions: { ignoreTrailingSlash: true },
+    genReqId: () => crypto.randomUUID(),
+  });
+
+  await app.register(databasePlugin, { config: opts.config, db: opts.db });
+  await app.register(errorsPlugin);
+  await app.register(fhirJsonPlugin);
+  await app.register(authenticatePlugin);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'HMS FHIR R4 API', version: packageVersion, description: 'FHIR R4 interoperability service. Resource bodies are application/fhir+json.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes);
+  await app.register(authRoutes);
+  await app.register(metadataRoutes);
+  await app.register(fhirRoutes);
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const m = FHIR_PATH.exec(request.url);
+    if (m && m[1] !== 'metadata') {
+      if (!resourceDefinition(m[1]!)) return sendOutcome(reply, new FhirError(404, `Resource type '${m[1]}' is not supported by this server`, 'not-supported'));
+      return sendOutcome(reply, new FhirError(405, `${request.method} is not allowed on ${request.url.split('?')[0]}`, 'not-supported'));
+    }
+    if (request.url.split('?')[0] === '/fhir/metadata') return sendOutcome(reply, new FhirError(405, `${request.method} is not allowed on /fhir/metadata`, 'not-supported'));
+    return sendOutcome(reply, new FhirError(404, `No route ${request.method} ${request.url.split('?')[0]}`, 'not-found'));
+  });
+
+  warmValidators(allResourceDefinitions().map((d) => d.type));
+  warmPasswordTiming(opts.config.HMS_BCRYPT_COST);
+  return app;
+}

@@ -1,0 +1,66 @@
+/** One error handler: every error leaves as an OperationOutcome with its status; 5xx details stay in the log. */
+import fp from 'fastify-plugin';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { FhirError, operationOutcome, type IssueCode } from '../../fhir/outcome.js';
+import { FHIR_JSON } from './fhir-json.js';
+import { auditRequest } from './authenticate.js';
+
+const CODE_BY_STATUS: Record<number, IssueCode> = {
+  400: 'invalid', 401: 'login', 403: 'forbidden', 404: 'not-found', 405: 'not-supported', 406: 'not-supported',
+  409: 'conflict', 410: 'deleted', 412: 'conflict', 413: 'too-costly', 415: 'not-supported', 422: 'processing', 429: 'throttled',
+};
+
+const MESSAGE_BY_CODE: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported Content-Type: send application/fhir+json or application/json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is larger than this server accepts',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'The request body is empty; a JSON resource was expected',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
+};
+
+/** Maps a database error to a client error where it is the client's fault; undefined otherwise. */
+function databaseClientError(err: { code?: string; errno?: number; message?: string }): FhirError | undefined {
+  const code = err.code ?? '';
+  if (code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    return new FhirError(409, 'The resource conflicts with an existing one (a unique value is already taken)', 'duplicate');
+  }
+  if (code === 'ER_NO_REFERENCED_ROW_2' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+    return new FhirError(422, 'The resource refers to a resource that does not exist', 'not-found');
+  }
+  if (code === 'ER_CHECK_CONSTRAINT_VIOLATED' || code === 'SQLITE_CONSTRAINT_CHECK' || code === 'ER_CONSTRAINT_FAILED') {
+    return new FhirError(422, 'A value is outside the range this server accepts', 'business-rule');
+  }
+  if (code === 'ER_DATA_TOO_LONG' || code === 'ER_TRUNCATED_WRONG_VALUE' || code === 'ER_WARN_DATA_OUT_OF_RANGE') {
+    return new FhirError(422, 'A value does not fit the column that stores it', 'too-long');
+  }
+  return undefined;
+}
+
+/** The FhirError an arbitrary error answers as. */
+export function toFhirError(err: FastifyError | Error): FhirError {
+  if (err instanceof FhirError) return err;
+  const fe = err as FastifyError & { code?: string };
+  const db = databaseClientError(fe as { code?: string });
+  if (db) return db;
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 500) return new FhirError(500, 'Internal server error; the details are in the server log', 'exception');
+  const message = MESSAGE_BY_CODE[fe.code ?? ''] ?? (fe.validation ? `Invalid request: ${fe.message}` : fe.message);
+  return new FhirError(status, message, CODE_BY_STATUS[status] ?? 'processing');
+}
+
+/** Sends a FhirError as an OperationOutcome. */
+export function sendOutcome(reply: FastifyReply, error: FhirError): FastifyReply {
+  for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+  return reply.code(error.status).type(FHIR_JSON).send(operationOutcome(error.issues));
+}
+
+export default fp(async (app) => {
+  app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const error = toFhirError(err);
+    if (error.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ status: error.status, code: (err as FastifyError).code }, 'request refused');
+    if (request.url.startsWith('/fhir') && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata') {
+      await auditRequest(request, { action: 'refused', success: false, reason: `${error.status} ${error.issues[0]?.diagnostics ?? ''}`.slice(0, 500) }).catch((e) => request.log.error({ err: e }, 'audit failed'));
+    }
+    return sendOutcome(reply, error);
+  });
+}, { name: 'hms-errors' });

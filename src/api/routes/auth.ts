@@ -1,0 +1,63 @@
+/** POST /auth/login and /auth/logout: email + password sessions for people. */
+import type { FastifyInstance } from 'fastify';
+import { FhirError } from '../../fhir/outcome.js';
+import { findLoginUser, touchLastLogin } from '../../db/user-repository.js';
+import { countLoginFailures } from '../../db/audit-log.js';
+import { verifyPassword } from '../../auth/passwords.js';
+import { endSession, startSession } from '../../auth/sessions.js';
+import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
+import { auditRequest, bearerToken } from '../plugins/authenticate.js';
+
+const loginBody = {
+  type: 'object',
+  required: ['email', 'password'],
+  additionalProperties: false,
+  properties: {
+    email: { type: 'string', minLength: 3, maxLength: 255 },
+    password: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+} as const;
+
+const tokenResponse = {
+  200: {
+    type: 'object',
+    properties: { access_token: { type: 'string' }, token_type: { type: 'string' }, expires_in: { type: 'integer' } },
+  },
+} as const;
+
+const INVALID = 'Invalid email or password';
+
+export default async function authRoutes(app: FastifyInstance): Promise<void> {
+  app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in with email and password; returns a bearer token', body: loginBody, response: tokenResponse } }, async (request) => {
+    const { email, password } = request.body as { email: string; password: string };
+    const cfg = app.config;
+    const since = dateToSqlTimestamp(new Date(Date.now() - cfg.HMS_LOGIN_WINDOW * 1000));
+    const user = await findLoginUser(app.db, email);
+    const [byIp, byUser] = await Promise.all([
+      countLoginFailures(app.db, since, { ip: request.ip }),
+      user ? countLoginFailures(app.db, since, { userId: user.id }) : Promise.resolve(0),
+    ]);
+    if (byIp >= cfg.HMS_LOGIN_MAX_FAILURES || byUser >= cfg.HMS_LOGIN_MAX_FAILURES) {
+      await auditRequest(request, { action: 'login-throttled', success: false, reason: 'too many failed logins', userId: user?.id });
+      throw new FhirError(429, 'Too many failed logins: try again later', 'throttled', { 'Retry-After': String(cfg.HMS_LOGIN_WINDOW) });
+    }
+    const ok = await verifyPassword(password, user?.status === 'active' ? user.password_hash : undefined, cfg.HMS_BCRYPT_COST);
+    if (!ok || !user) {
+      await auditRequest(request, { action: 'login', success: false, reason: user ? 'wrong password or inactive account' : 'unknown email', userId: user?.id });
+      throw new FhirError(401, INVALID, 'login');
+    }
+    const token = await startSession(app.db, user.id, { ip: request.ip, userAgent: request.headers['user-agent'], ttlSeconds: cfg.HMS_SESSION_TTL });
+    await touchLastLogin(app.db, user.id);
+    await auditRequest(request, { action: 'login', success: true, userId: user.id });
+    return { access_token: token, token_type: 'Bearer', expires_in: cfg.HMS_SESSION_TTL };
+  });
+
+  app.post('/auth/logout', { schema: { tags: ['auth'], summary: 'Revoke the bearer token of this request' } }, async (request, reply) => {
+    const token = bearerToken(request);
+    if (!token || !(await endSession(app.db, token))) {
+      throw new FhirError(401, 'No live session to log out of', 'login', { 'WWW-Authenticate': 'Bearer realm="hms"' });
+    }
+    await auditRequest(request, { action: 'logout', success: true });
+    return reply.code(204).send();
+  });
+}

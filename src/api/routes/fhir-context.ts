@@ -1,0 +1,49 @@
+/** Per-request FHIR context: base URL, Prefer handling, and the audit sink bound to the caller. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FhirContext } from '../../fhir/interactions.js';
+import type { Resource } from '../../fhir/types.js';
+import { operationOutcome } from '../../fhir/outcome.js';
+import { FHIR_JSON } from '../plugins/fhir-json.js';
+import { auditRequest } from '../plugins/authenticate.js';
+
+/** Parsed Prefer header (RFC 7240). */
+export function preferences(request: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of String(request.headers.prefer ?? '').split(/[,;]/)) {
+    const [k, v] = part.split('=').map((s) => s?.trim());
+    if (k) out[k.toLowerCase()] = (v ?? '').replace(/^"|"$/g, '');
+  }
+  return out;
+}
+
+/** Public base URL of the FHIR endpoint for this request. */
+export function baseUrl(request: FastifyRequest): string {
+  return request.server.config.HMS_BASE_URL ?? `${request.protocol}://${request.host}/fhir`;
+}
+
+export function fhirContext(request: FastifyRequest): FhirContext {
+  return {
+    db: request.server.db,
+    baseUrl: baseUrl(request),
+    userId: request.user?.userId,
+    strict: preferences(request).handling === 'strict',
+    maxCount: request.server.config.HMS_MAX_COUNT,
+    audit: (e) => auditRequest(request, { action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, success: e.success, reason: e.reason, data: e.data }),
+  };
+}
+
+/** Sends a resource with its version headers, honouring Prefer: return=. */
+export function sendResource(request: FastifyRequest, reply: FastifyReply, status: number, resource: Resource, withLocation = false): FastifyReply {
+  const meta = resource.meta ?? {};
+  const url = `${baseUrl(request)}/${resource.resourceType}/${resource.id}/_history/${meta.versionId}`;
+  if (meta.versionId) reply.header('ETag', `W/"${meta.versionId}"`);
+  if (meta.lastUpdated) reply.header('Last-Modified', new Date(meta.lastUpdated).toUTCString());
+  if (withLocation) reply.header('Location', url);
+  reply.code(status).type(FHIR_JSON);
+  const ret = preferences(request).return;
+  if (withLocation && ret === 'minimal') return reply.send();
+  if (withLocation && ret === 'OperationOutcome') {
+    return reply.send(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${resource.resourceType}/${resource.id} version ${meta.versionId} stored` }]));
+  }
+  return reply.send(resource);
+}

@@ -1,0 +1,91 @@
+/** FHIR REST routes for every type in the registry. https://hl7.org/fhir/R4/http.html */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { allResourceDefinitions, type ResourceDefinition } from '../../fhir/registry.js';
+import {
+  createResource, deleteResource, instanceHistory, readResource, searchResources, updateResource, vreadResource,
+} from '../../fhir/interactions.js';
+import type { Query } from '../../fhir/search/params.js';
+import { FHIR_JSON, negotiate, requireJsonBody } from '../plugins/fhir-json.js';
+import { baseUrl, fhirContext, sendResource } from './fhir-context.js';
+
+const anyResource = { type: 'object', additionalProperties: true, description: 'A FHIR R4 resource (application/fhir+json)' } as const;
+const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
+const versionParams = { type: 'object', properties: { id: { type: 'string' }, vid: { type: 'string' } }, required: ['id', 'vid'] } as const;
+
+function selfUrl(request: FastifyRequest, type: string, query: Query): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) params.append(k, one);
+  const qs = params.toString();
+  return `${baseUrl(request)}/${type}${qs ? '?' + qs : ''}`;
+}
+
+function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
+  const type = def.type;
+  const has = (i: string): boolean => def.interactions.includes(i as never);
+  const tags = [type];
+
+  if (has('search-type')) {
+    app.get(`/fhir/${type}`, { schema: { tags, summary: `Search ${type}`, querystring: { type: 'object', additionalProperties: true } } }, async (request, reply) => {
+      const query = request.query as Query;
+      const bundle = await searchResources(fhirContext(request), type, query, selfUrl(request, type, query));
+      return reply.type(FHIR_JSON).send(bundle);
+    });
+    app.post(`/fhir/${type}/_search`, { schema: { tags, summary: `Search ${type} (form-encoded parameters)` } }, async (request, reply) => {
+      const body = (request.body ?? {}) as Query;
+      const query = { ...(request.query as Query), ...body };
+      const bundle = await searchResources(fhirContext(request), type, query, selfUrl(request, type, query));
+      return reply.type(FHIR_JSON).send(bundle);
+    });
+  }
+  if (has('create')) {
+    app.post(`/fhir/${type}`, { schema: { tags, summary: `Create a ${type} (If-None-Exist for conditional create)`, body: anyResource } }, async (request, reply) => {
+      const ifNoneExist = request.headers['if-none-exist'];
+      const result = await createResource(fhirContext(request), type, request.body, typeof ifNoneExist === 'string' ? ifNoneExist : undefined);
+      return sendResource(request, reply, result.status, result.resource, true);
+    });
+  }
+  if (has('read')) {
+    app.get(`/fhir/${type}/:id`, { schema: { tags, summary: `Read a ${type}`, params: idParams } }, async (request, reply) => {
+      const resource = await readResource(fhirContext(request), type, (request.params as { id: string }).id);
+      return sendResource(request, reply, 200, resource);
+    });
+  }
+  if (has('update')) {
+    app.put(`/fhir/${type}/:id`, { schema: { tags, summary: `Update (or create with this id) a ${type}; If-Match for optimistic locking`, params: idParams, body: anyResource } }, async (request, reply) => {
+      const ifMatch = request.headers['if-match'];
+      const result = await updateResource(fhirContext(request), type, (request.params as { id: string }).id, request.body, typeof ifMatch === 'string' ? ifMatch : undefined);
+      return sendResource(request, reply, result.status, result.resource, true);
+    });
+  }
+  if (has('delete')) {
+    app.delete(`/fhir/${type}/:id`, { schema: { tags, summary: `Delete a ${type} (soft: it then reads as 410 Gone)`, params: idParams } }, async (request, reply) => {
+      await deleteResource(fhirContext(request), type, (request.params as { id: string }).id);
+      return reply.code(204).send();
+    });
+  }
+  if (has('history-instance')) {
+    app.get(`/fhir/${type}/:id/_history`, { schema: { tags, summary: `Versions of a ${type}, newest first`, params: idParams } }, async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const query = request.query as Query;
+      const bundle = await instanceHistory(fhirContext(request), type, id, query, selfUrl(request, `${type}/${id}/_history`, query));
+      return reply.type(FHIR_JSON).send(bundle);
+    });
+  }
+  if (has('vread')) {
+    app.get(`/fhir/${type}/:id/_history/:vid`, { schema: { tags, summary: `Read one version of a ${type}`, params: versionParams } }, async (request, reply) => {
+      const { id, vid } = request.params as { id: string; vid: string };
+      const resource = await vreadResource(fhirContext(request), type, id, vid);
+      return sendResource(request, reply, 200, resource);
+    });
+  }
+}
+
+/** Registers the authenticated FHIR routes (everything under /fhir but metadata). */
+export default async function fhirRoutes(app: FastifyInstance): Promise<void> {
+  app.addHook('onRequest', app.requireUser);
+  app.addHook('onRequest', async (request) => negotiate(request));
+  app.addHook('preValidation', async (request) => {
+    if ((request.method === 'POST' && !request.url.includes('/_search')) || request.method === 'PUT') requireJsonBody(request);
+  });
+  for (const def of allResourceDefinitions()) routesFor(app, def);
+}

@@ -1,0 +1,54 @@
+import { Ajv } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { schemaPath } from './paths.js';
+
+/** Validated service configuration; see schemas/config.schema.json for each variable. */
+export interface Config {
+  PORT: number;
+  HOST: string;
+  HMS_DATA_DIR: string;
+  DATABASE_URL?: string;
+  REDIS_URL?: string;
+  LOG_LEVEL: string;
+  HMS_BASE_URL?: string;
+  HMS_BODY_LIMIT: number;
+  HMS_SESSION_TTL: number;
+  HMS_SESSION_IDLE: number;
+  HMS_BCRYPT_COST: number;
+  HMS_LOGIN_MAX_FAILURES: number;
+  HMS_LOGIN_WINDOW: number;
+  HMS_MAX_COUNT: number;
+  HMS_DB_POOL_MAX: number;
+}
+
+/** Thrown when an environment variable does not satisfy the config schema. */
+export class ConfigError extends Error {}
+
+const configSchema = JSON.parse(readFileSync(schemaPath('config.schema.json'), 'utf8')) as {
+  properties: Record<string, { type?: string }>;
+};
+
+/**
+ * Reads the configuration from an environment (process.env by default), coercing numbers,
+ * applying defaults and failing with one line that names the offending variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(configSchema.properties)) {
+    const raw = env[key];
+    if (raw !== undefined && raw !== '') input[key] = raw;
+  }
+  Object.assign(input, overrides);
+  const ajv = new Ajv({ useDefaults: true, coerceTypes: true, allErrors: false, strict: false });
+  const validate = ajv.compile(configSchema);
+  if (!validate(input)) {
+    const err = validate.errors![0]!;
+    const name = err.instancePath.replace(/^\//, '') || String(err.params?.missingProperty ?? '');
+    throw new ConfigError(`Invalid configuration: ${name} ${err.message} (got ${JSON.stringify(input[name])})`);
+  }
+  const config = input as unknown as Config;
+  config.HMS_DATA_DIR = resolve(config.HMS_DATA_DIR);
+  if (config.HMS_BASE_URL) config.HMS_BASE_URL = config.HMS_BASE_URL.replace(/\/+$/, '');
+  return config;
+}

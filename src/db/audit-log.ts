@@ -1,0 +1,83 @@
+/**
+ * Appends to security_logs. Entries from concurrent requests are written together in one
+ * multi-row INSERT (group commit): each caller still waits until its row is stored, but under
+ * load the database sees one write per batch instead of one per request.
+ */
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import { nowSeconds } from './resource-repository.js';
+
+export interface SecurityLogEntry {
+  userId?: string | null;
+  action: string;
+  resourceType?: string | null;
+  resourceId?: string | null;
+  ipAddress?: string | null;
+  userAgent?: string | null;
+  success: boolean;
+  failureReason?: string | null;
+  additionalData?: Record<string, unknown> | null;
+}
+
+interface Pending { row: Record<string, unknown>; resolve: () => void; reject: (e: unknown) => void }
+
+const MAX_BATCH = 500;
+
+export class AuditLog {
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+
+  constructor(private readonly db: Knex) {}
+
+  /** Stores one entry; resolves once it is committed. */
+  record(entry: SecurityLogEntry): Promise<void> {
+    const row = {
+      id: uuidv7(),
+      user_id: entry.userId ?? null,
+      action: entry.action.slice(0, 100),
+      resource_type: entry.resourceType?.slice(0, 50) ?? null,
+      resource_id: entry.resourceId?.slice(0, 36) ?? null,
+      ip_address: entry.ipAddress?.slice(0, 45) ?? null,
+      user_agent: entry.userAgent ?? null,
+      timestamp: nowSeconds().sql,
+      success: entry.success,
+      failure_reason: entry.failureReason ?? null,
+      additional_data: entry.additionalData ? JSON.stringify(entry.additionalData) : null,
+    };
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ row, resolve, reject });
+      this.flushing ??= this.drain();
+    });
+  }
+
+  /** Resolves when everything recorded so far is stored. */
+  async settle(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        try {
+          await this.db('security_logs').insert(batch.map((p) => p.row));
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+}
+
+/** Failed logins since a time, by IP address or by user. */
+export async function countLoginFailures(db: Knex, since: string, by: { ip?: string; userId?: string }): Promise<number> {
+  const q = db('security_logs').where({ action: 'login', success: false }).andWhere('timestamp', '>=', since).count({ n: '*' });
+  if (by.userId) q.andWhere('user_id', by.userId);
+  else if (by.ip) q.andWhere('ip_address', by.ip);
+  else return 0;
+  const row = (await q)[0] as { n: number | string };
+  return Number(row.n);
+}

@@ -1,0 +1,71 @@
+import knexFactory, { type Knex } from 'knex';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { migrationSource } from './migration-source.js';
+
+export type Db = Knex;
+export type Dialect = 'mysql' | 'sqlite';
+
+/** Which SQL dialect a knex instance talks. */
+export function dialectOf(db: Knex): Dialect {
+  const client = String(db.client.config.client);
+  return client === 'mysql2' || client === 'mysql' ? 'mysql' : 'sqlite';
+}
+
+/**
+ * Opens the database the config names: MySQL/MariaDB through mysql2 when DATABASE_URL is set,
+ * otherwise the embedded SQLite file under HMS_DATA_DIR. Dates come back as strings in UTC
+ * ('YYYY-MM-DD HH:MM:SS') on both, so mappers see one format.
+ */
+export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 'HMS_DB_POOL_MAX'>): Knex {
+  if (config.DATABASE_URL) {
+    const url = new URL(config.DATABASE_URL.replace(/^mariadb:/, 'mysql:'));
+    return knexFactory({
+      client: 'mysql2',
+      connection: {
+        host: url.hostname,
+        port: url.port ? Number(url.port) : 3306,
+        user: decodeURIComponent(url.username || 'root'),
+        password: decodeURIComponent(url.password),
+        database: url.pathname.replace(/^\//, ''),
+        timezone: 'Z',
+        dateStrings: true,
+        charset: 'utf8mb4',
+        supportBigNumbers: true,
+      },
+      pool: {
+        min: 0,
+        max: config.HMS_DB_POOL_MAX,
+        afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
+          conn.query("SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')", (err) => done(err, conn));
+        },
+      },
+      migrations: { migrationSource, tableName: 'knex_migrations' },
+    });
+  }
+  mkdirSync(config.HMS_DATA_DIR, { recursive: true });
+  return knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename: join(config.HMS_DATA_DIR, 'hms.sqlite') },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma: (p: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('foreign_keys = ON');
+        conn.pragma('busy_timeout = 5000');
+        conn.pragma('synchronous = NORMAL');
+        done(null, conn);
+      },
+    },
+    migrations: { migrationSource, tableName: 'knex_migrations' },
+  });
+}
+
+/** Applies every pending migration; returns the names applied. */
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest()) as [number, string[]];
+  return applied;
+}

@@ -1,0 +1,161 @@
+/**
+ * The one write path of versioned resources: the row's columns, the version kept in
+ * resource_history and the search index change together in one transaction.
+ */
+import type { Knex } from 'knex';
+import { modelsByTable } from './models.js';
+import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+
+export type Row = Record<string, unknown>;
+
+/** What the repository needs to know about a resource type's storage. */
+export interface StorageSpec {
+  type: string;
+  table: string;
+  softDelete: boolean;
+}
+
+export interface IndexEntries {
+  strings: { param: string; value: string; norm: string }[];
+  tokens: { param: string; system: string | null; code: string }[];
+}
+
+export interface StoredResource {
+  row: Row;
+  /** The resource as last written through the write path (undefined for rows written natively). */
+  kept?: Record<string, unknown>;
+  versionId: number;
+  lastUpdated: string;
+  deleted: boolean;
+}
+
+export interface HistoryEntry {
+  versionId: number;
+  method: string;
+  recordedAt: string;
+  resource?: Record<string, unknown>;
+}
+
+export interface WriteInput {
+  id: string;
+  columns: Row;
+  resource: Record<string, unknown>;
+  index: IndexEntries;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  userId?: string;
+}
+
+/** Current time at the precision TIMESTAMP columns hold (whole seconds), as Date and SQL text. */
+export function nowSeconds(): { date: Date; sql: string } {
+  const date = new Date(Math.floor(Date.now() / 1000) * 1000);
+  return { date, sql: dateToSqlTimestamp(date) };
+}
+
+const parseJson = (v: unknown): Record<string, unknown> | undefined =>
+  v === null || v === undefined ? undefined : typeof v === 'string' ? JSON.parse(v) : (v as Record<string, unknown>);
+
+const modelOf = (spec: StorageSpec) => {
+  const model = modelsByTable[spec.table];
+  if (!model) throw new Error(`no model for table ${spec.table}`);
+  return model;
+};
+
+function toStored(spec: StorageSpec, raw: Row): StoredResource {
+  const { _kept, ...row } = raw;
+  return {
+    row,
+    kept: parseJson(_kept),
+    versionId: Number(row.version_id ?? 1),
+    lastUpdated: String(row.updated_at ?? row.created_at ?? ''),
+    deleted: spec.softDelete ? row.deleted_at !== null && row.deleted_at !== undefined : false,
+  };
+}
+
+/** Select of rows joined with their current kept version. */
+export function currentQuery(db: Knex, spec: StorageSpec): Knex.QueryBuilder {
+  return db(`${spec.table} as t`)
+    .leftJoin('resource_history as h', (j) => {
+      j.on('h.resource_type', '=', db.raw('?', [spec.type])).andOn('h.resource_id', '=', 't.id').andOn('h.version_id', '=', 't.version_id');
+    })
+    .select('t.*', 'h.resource as _kept');
+}
+
+/** Converts a row of currentQuery into a StoredResource. */
+export const storedFromRow = toStored;
+
+/** Reads the current state of one resource (deleted ones included, flagged). */
+export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUpdate = false): Promise<StoredResource | undefined> {
+  const q = currentQuery(db, spec).where('t.id', id).first();
+  if (forUpdate && db.client.config.client !== 'better-sqlite3') q.forUpdate();
+  const raw = (await q) as Row | undefined;
+  return raw ? toStored(spec, raw) : undefined;
+}
+
+async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: IndexEntries | undefined): Promise<void> {
+  await trx('search_string').where({ resource_type: spec.type, resource_id: id }).delete();
+  await trx('search_token').where({ resource_type: spec.type, resource_id: id }).delete();
+  if (!index) return;
+  if (index.strings.length) {
+    await trx('search_string').insert(index.strings.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  }
+  if (index.tokens.length) {
+    await trx('search_token').insert(index.tokens.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  }
+}
+
+async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: number, method: string, at: string, resource: unknown, userId?: string): Promise<void> {
+  await trx('resource_history').insert({
+    resource_type: spec.type, resource_id: id, version_id: version, method, recorded_at: at,
+    recorded_by: userId ?? null, resource: resource === null ? null : JSON.stringify(resource),
+  });
+}
+
+/** Inserts version 1 of a new resource. */
+export async function insertResource(trx: Knex, spec: StorageSpec, input: WriteInput, at: string): Promise<void> {
+  await modelOf(spec).query(trx).insert({ ...input.columns, id: input.id, version_id: 1, created_at: at, updated_at: at });
+  await appendHistory(trx, spec, input.id, 1, input.method, at, input.resource, input.userId);
+  await writeIndex(trx, spec, input.id, input.index);
+}
+
+/** Writes version `version` over an existing row (also revives a soft-deleted one). */
+export async function updateResource(trx: Knex, spec: StorageSpec, input: WriteInput, version: number, at: string): Promise<void> {
+  const extra: Row = spec.softDelete ? { deleted_at: null } : {};
+  await modelOf(spec).query(trx).patch({ ...input.columns, ...extra, version_id: version, updated_at: at }).where('id', input.id);
+  await appendHistory(trx, spec, input.id, version, input.method, at, input.resource, input.userId);
+  await writeIndex(trx, spec, input.id, input.index);
+}
+
+/** Soft-deletes a resource as version `version`; it leaves search and reads as 410. */
+export async function deleteResource(trx: Knex, spec: StorageSpec, id: string, version: number, at: string, userId?: string): Promise<void> {
+  await modelOf(spec).query(trx).patch({ deleted_at: at, version_id: version, updated_at: at }).where('id', id);
+  await appendHistory(trx, spec, id, version, 'DELETE', at, null, userId);
+  await writeIndex(trx, spec, id, undefined);
+}
+
+/** One version of a resource from its history. */
+export async function readVersion(db: Knex, spec: StorageSpec, id: string, version: number): Promise<HistoryEntry | undefined> {
+  const r = await db('resource_history').where({ resource_type: spec.type, resource_id: id, version_id: version }).first();
+  return r ? { versionId: Number(r.version_id), method: String(r.method), recordedAt: String(r.recorded_at), resource: parseJson(r.resource) } : undefined;
+}
+
+/** Versions of a resource, newest first, optionally since a time and below a version (paging). */
+export async function listVersions(db: Knex, spec: StorageSpec, id: string, opts: { limit: number; since?: string; belowVersion?: number }): Promise<HistoryEntry[]> {
+  const q = db('resource_history').where({ resource_type: spec.type, resource_id: id }).orderBy('version_id', 'desc').limit(opts.limit);
+  if (opts.since) q.where('recorded_at', '>=', opts.since);
+  if (opts.belowVersion !== undefined) q.where('version_id', '<', opts.belowVersion);
+  const rows = await q;
+  return rows.map((r: Row) => ({ versionId: Number(r.version_id), method: String(r.method), recordedAt: String(r.recorded_at), resource: parseJson(r.resource) }));
+}
+
+/** Takes the row lock that serialises conditional creates with the same criteria (held until commit). */
+export async function lockConditional(trx: Knex, key: string, at: string): Promise<void> {
+  await trx('conditional_locks').insert({ lock_key: key, touched_at: at }).onConflict('lock_key').merge(['touched_at']);
+}
+
+/** Ids that exist (and are not deleted) in a table; used to check references before writing. */
+export async function existingIds(db: Knex, table: string, ids: string[], softDelete: boolean): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const q = db(table).whereIn('id', ids).select('id');
+  if (softDelete) q.whereNull('deleted_at');
+  return new Set((await q).map((r: Row) => String(r.id)));
+}

@@ -1,0 +1,50 @@
+/** user_sessions rows: opaque bearer sessions, stored by the SHA-256 of their token only. */
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import { UserSessionModel } from './models.js';
+import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+
+export interface SessionUser {
+  sessionId: string;
+  userId: string;
+  role: string;
+  lastActivity: string;
+}
+
+export async function insertSession(db: Knex, s: { userId: string; tokenHash: string; ip?: string; userAgent?: string; now: Date; ttlSeconds: number }): Promise<void> {
+  await UserSessionModel.query(db).insert({
+    id: uuidv7(),
+    user_id: s.userId,
+    session_token: s.tokenHash,
+    ip_address: s.ip?.slice(0, 45) ?? null,
+    user_agent: s.userAgent ?? null,
+    created_at: dateToSqlTimestamp(s.now),
+    expires_at: dateToSqlTimestamp(new Date(s.now.getTime() + s.ttlSeconds * 1000)),
+    last_activity: dateToSqlTimestamp(s.now),
+    is_active: true,
+  });
+}
+
+/** The live session of a token hash: active, not expired, not idle too long, user active. */
+export async function findLiveSession(db: Knex, tokenHash: string, now: Date, idleSeconds: number): Promise<SessionUser | undefined> {
+  const row = await db('user_sessions as s')
+    .join('users as u', 'u.id', 's.user_id')
+    .where('s.session_token', tokenHash)
+    .andWhere('s.is_active', true)
+    .andWhere('s.expires_at', '>', dateToSqlTimestamp(now))
+    .andWhere('s.last_activity', '>', dateToSqlTimestamp(new Date(now.getTime() - idleSeconds * 1000)))
+    .andWhere('u.status', 'active')
+    .whereNull('u.deleted_at')
+    .first('s.id as sessionId', 'u.id as userId', 'u.role as role', 's.last_activity as lastActivity');
+  return row as SessionUser | undefined;
+}
+
+export async function touchSession(db: Knex, sessionId: string, now: Date): Promise<void> {
+  await db('user_sessions').where('id', sessionId).update({ last_activity: dateToSqlTimestamp(now) });
+}
+
+/** Revokes a session; true when it was live. */
+export async function revokeSession(db: Knex, tokenHash: string): Promise<boolean> {
+  const n = await db('user_sessions').where({ session_token: tokenHash, is_active: true }).update({ is_active: false });
+  return n > 0;
+}

@@ -1,0 +1,41 @@
+/** users rows: lookup and creation of accounts. */
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import { UserModel } from './models.js';
+import { nowSeconds } from './resource-repository.js';
+
+export type Role = 'admin' | 'doctor' | 'nurse' | 'patient' | 'finance';
+
+export interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  name: string;
+  role: Role;
+  status: 'active' | 'inactive' | 'suspended';
+  deleted_at: string | null;
+}
+
+/** The active, not deleted user with this email (case-insensitive). */
+export async function findLoginUser(db: Knex, email: string): Promise<UserRow | undefined> {
+  const row = await UserModel.query(db).whereRaw('LOWER(email) = ?', [email.toLowerCase()]).whereNull('deleted_at').first();
+  return row as unknown as UserRow | undefined;
+}
+
+/** Inserts a user; returns its id. Throws 'duplicate-email' when the email is taken. */
+export async function insertUser(db: Knex, user: { email: string; passwordHash: string; name: string; role: Role }): Promise<string> {
+  const existing = await UserModel.query(db).whereRaw('LOWER(email) = ?', [user.email.toLowerCase()]).first();
+  if (existing) throw new Error('duplicate-email');
+  const id = uuidv7();
+  const at = nowSeconds().sql;
+  await UserModel.query(db).insert({
+    id, email: user.email, password_hash: user.passwordHash, name: user.name, role: user.role, status: 'active',
+    created_at: at, updated_at: at,
+  });
+  return id;
+}
+
+/** Records a successful login time. */
+export async function touchLastLogin(db: Knex, userId: string): Promise<void> {
+  await UserModel.query(db).patch({ last_login: nowSeconds().sql }).where('id', userId);
+}

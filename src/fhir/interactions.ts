@@ -1,0 +1,240 @@
+/**
+ * FHIR RESTful interactions over the registry, independent of HTTP: each returns the resource
+ * or Bundle to answer with, or throws a FhirError. https://hl7.org/fhir/R4/http.html
+ */
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import { FhirError, badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
+import { resourceDefinition, type ResourceDefinition } from './registry.js';
+import type { Resource } from './types.js';
+import { validateResource } from './validate.js';
+import { indexEntries } from './search/index-entries.js';
+import {
+  deleteResource as deleteRow, existingIds, insertResource, listVersions, lockConditional, nowSeconds, readCurrent,
+  readVersion, updateResource as updateRow, type StoredResource,
+} from '../db/resource-repository.js';
+import { sqlToInstant } from '../mappers/datatypes.js';
+import { runSearch } from './search/execute.js';
+import type { Bundle } from './bundle.js';
+import { historyBundle } from './bundle.js';
+import type { Query } from './search/params.js';
+
+/** Who is asking and how to record it; filled by the HTTP layer (or a worker). */
+export interface FhirContext {
+  db: Knex;
+  /** Base URL of the FHIR endpoint, e.g. https://hms.example.org/fhir */
+  baseUrl: string;
+  userId?: string;
+  /** Prefer: handling=strict */
+  strict: boolean;
+  maxCount: number;
+  /** Records an access to patient data (security_logs). */
+  audit(event: AuditEvent): Promise<void>;
+}
+
+export interface AuditEvent {
+  action: string;
+  resourceType: string;
+  resourceId?: string;
+  success: boolean;
+  reason?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface WriteResult {
+  status: 200 | 201;
+  resource: Resource;
+  created: boolean;
+}
+
+const ID_RE = /^[A-Za-z0-9\-.]{1,36}$/;
+
+/** The definition of a type, or 404 when HMS does not serve it. */
+export function definitionOf(type: string): ResourceDefinition {
+  const def = resourceDefinition(type);
+  if (!def) throw notFound(`Resource type '${type}' is not supported by this server`);
+  return def;
+}
+
+function checkId(id: string): void {
+  if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id}': 1-36 characters of A-Z a-z 0-9 - .`);
+}
+
+/** The resource a stored row reads as, with meta.versionId and meta.lastUpdated. */
+export function present(def: ResourceDefinition, stored: StoredResource): Resource {
+  const resource = def.fromRow(stored.row, stored.kept as Resource | undefined);
+  return withMeta(resource, stored.versionId, sqlToInstant(stored.lastUpdated)!);
+}
+
+function withMeta(resource: Resource, version: number, lastUpdated: string): Resource {
+  const { resourceType, id, meta, ...rest } = resource;
+  const { versionId: _v, lastUpdated: _l, ...otherMeta } = meta ?? {};
+  return { resourceType, id, meta: { ...otherMeta, versionId: String(version), lastUpdated }, ...rest };
+}
+
+async function loadCurrent(ctx: FhirContext, def: ResourceDefinition, id: string, trx: Knex = ctx.db, forUpdate = false): Promise<StoredResource | undefined> {
+  return readCurrent(trx, def, id, forUpdate);
+}
+
+/** Validates a client resource and derives what the write path stores. */
+async function prepare(trx: Knex, def: ResourceDefinition, body: unknown, id: string) {
+  validateResource(def.type, body);
+  const incoming = structuredClone(body) as Resource;
+  def.check?.(incoming);
+  incoming.id = id;
+  const columns = def.toRow(incoming);
+  for (const ref of def.references) {
+    const target = columns[ref.column];
+    if (target === null || target === undefined) continue;
+    const found = await existingIds(trx, ref.table, [String(target)], true);
+    if (!found.has(String(target))) {
+      throw unprocessable(`${ref.expression} refers to ${ref.targetType}/${String(target)}, which does not exist`, ref.expression, 'not-found');
+    }
+  }
+  return { incoming, columns, index: indexEntries(def, incoming) };
+}
+
+function conditionalKey(type: string, criteria: string): string {
+  const params = new URLSearchParams(criteria);
+  params.sort();
+  return createHash('sha256').update(`${type}?${params.toString()}`).digest('hex');
+}
+
+/** create, with If-None-Exist. https://hl7.org/fhir/R4/http.html#ccreate */
+export async function createResource(ctx: FhirContext, type: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
+  const def = definitionOf(type);
+  const result = await ctx.db.transaction(async (trx) => {
+    const now = nowSeconds();
+    if (ifNoneExist !== undefined) {
+      const criteria = ifNoneExist.replace(/^.*\?/, '');
+      if (!criteria) throw badRequest('If-None-Exist needs search criteria, e.g. identifier=http://example.org|123');
+      await lockConditional(trx, conditionalKey(type, criteria), now.sql);
+      const query = Object.fromEntries([...new URLSearchParams(criteria).keys()].map((k) => [k, new URLSearchParams(criteria).getAll(k)]));
+      const matches = await runSearch({ ...ctx, db: trx, strict: true }, def, query as Query, { idsOnly: true, limit: 2 });
+      if (matches.length > 1) throw preconditionFailed(`If-None-Exist criteria '${criteria}' match more than one ${type}`);
+      if (matches.length === 1) {
+        const existing = (await loadCurrent(ctx, def, matches[0]!, trx))!;
+        return { status: 200 as const, resource: present(def, existing), created: false };
+      }
+    }
+    const id = uuidv7();
+    const { incoming, columns, index } = await prepare(trx, def, body, id);
+    const resource = withMeta(incoming, 1, sqlToInstant(now.sql)!);
+    await insertResource(trx, def, { id, columns, resource, index, method: 'POST', userId: ctx.userId }, now.sql);
+    return { status: 201 as const, resource, created: true };
+  });
+  await ctx.audit({ action: result.created ? 'create' : 'create-conditional-match', resourceType: type, resourceId: result.resource.id, success: true });
+  return result;
+}
+
+/** read. https://hl7.org/fhir/R4/http.html#read */
+export async function readResource(ctx: FhirContext, type: string, id: string): Promise<Resource> {
+  const def = definitionOf(type);
+  checkId(id);
+  const stored = await loadCurrent(ctx, def, id);
+  if (!stored) throw notFound(`${type}/${id} is not known`);
+  if (stored.deleted) throw gone(`${type}/${id} has been deleted`);
+  await ctx.audit({ action: 'read', resourceType: type, resourceId: id, success: true });
+  return present(def, stored);
+}
+
+/** vread. https://hl7.org/fhir/R4/http.html#vread */
+export async function vreadResource(ctx: FhirContext, type: string, id: string, vid: string): Promise<Resource> {
+  const def = definitionOf(type);
+  checkId(id);
+  if (!/^\d+$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid}'`);
+  const version = Number(vid);
+  const stored = await loadCurrent(ctx, def, id);
+  if (!stored || version < 1 || version > stored.versionId) throw notFound(`${type}/${id} has no version ${vid}`);
+  let resource: Resource;
+  if (version === stored.versionId && !stored.deleted) {
+    resource = present(def, stored);
+  } else {
+    const entry = await readVersion(ctx.db, def, id, version);
+    if (!entry) throw notFound(`${type}/${id} has no version ${vid}`);
+    if (!entry.resource) throw gone(`${type}/${id} version ${vid} is a deletion`);
+    resource = withMeta(entry.resource as Resource, version, sqlToInstant(entry.recordedAt)!);
+  }
+  await ctx.audit({ action: 'vread', resourceType: type, resourceId: id, success: true, data: { version } });
+  return resource;
+}
+
+/** update (PUT), with If-Match; creates the resource when the id is new. https://hl7.org/fhir/R4/http.html#update */
+export async function updateResource(ctx: FhirContext, type: string, id: string, body: unknown, ifMatch?: string): Promise<WriteResult> {
+  const def = definitionOf(type);
+  checkId(id);
+  const bodyId = (body as { id?: unknown } | null)?.id;
+  if (body && typeof body === 'object' && bodyId !== id) {
+    throw badRequest(bodyId === undefined ? `The resource must carry id '${id}' to be written to ${type}/${id}` : `Resource id '${String(bodyId)}' does not match the URL id '${id}'`, `${type}.id`);
+  }
+  const result = await ctx.db.transaction(async (trx) => {
+    const now = nowSeconds();
+    const current = await loadCurrent(ctx, def, id, trx, true);
+    if (ifMatch !== undefined) {
+      const m = /^(?:W\/)?"?(\d+)"?$/.exec(ifMatch.trim());
+      if (!m) throw badRequest(`If-Match must be a version ETag like W/"3", not '${ifMatch}'`);
+      if (!current || current.deleted || Number(m[1]) !== current.versionId) {
+        throw preconditionFailed(`Version conflict: If-Match ${ifMatch} but ${type}/${id} is ${current ? (current.deleted ? 'deleted' : `at version ${current.versionId}`) : 'not known'}`);
+      }
+    }
+    const { incoming, columns, index } = await prepare(trx, def, body, id);
+    const version = current ? current.versionId + 1 : 1;
+    const resource = withMeta(incoming, version, sqlToInstant(now.sql)!);
+    const input = { id, columns, resource, index, method: 'PUT' as const, userId: ctx.userId };
+    if (current) await updateRow(trx, def, input, version, now.sql);
+    else await insertResource(trx, def, input, now.sql);
+    const created = !current || current.deleted;
+    return { status: (created ? 201 : 200) as 200 | 201, resource, created };
+  });
+  await ctx.audit({ action: 'update', resourceType: type, resourceId: id, success: true, data: { version: result.resource.meta?.versionId } });
+  return result;
+}
+
+/** delete (soft). Deleting a deleted resource succeeds again. https://hl7.org/fhir/R4/http.html#delete */
+export async function deleteResource(ctx: FhirContext, type: string, id: string): Promise<void> {
+  const def = definitionOf(type);
+  checkId(id);
+  if (!def.softDelete) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
+  await ctx.db.transaction(async (trx) => {
+    const current = await loadCurrent(ctx, def, id, trx, true);
+    if (!current) throw notFound(`${type}/${id} is not known`);
+    if (current.deleted) return;
+    await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
+  });
+  await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true });
+}
+
+/** Instance history, newest first, paged by version. https://hl7.org/fhir/R4/http.html#history */
+export async function instanceHistory(ctx: FhirContext, type: string, id: string, query: Query, selfUrl: string): Promise<Bundle> {
+  const def = definitionOf(type);
+  checkId(id);
+  const current = await loadCurrent(ctx, def, id);
+  if (!current) throw notFound(`${type}/${id} is not known`);
+  const one = (k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[0] : v; };
+  const count = Math.min(Number(one('_count') ?? 20) || 20, ctx.maxCount);
+  const since = one('_since');
+  let sinceSql: string | undefined;
+  if (since) {
+    const t = Date.parse(since);
+    if (Number.isNaN(t)) throw badRequest(`_since must be an instant, not '${since}'`);
+    sinceSql = new Date(t).toISOString().slice(0, 19).replace('T', ' ');
+  }
+  const below = one('_below') ? Number(one('_below')) : undefined;
+  const entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
+  const page = entries.slice(0, count);
+  if (current.versionId > 0 && page.length && page[0]!.versionId === current.versionId && !current.deleted) {
+    page[0] = { ...page[0]!, resource: present(def, current) as unknown as Record<string, unknown> };
+  }
+  let next: string | undefined;
+  if (entries.length > count) {
+    const u = new URL(selfUrl);
+    u.searchParams.set('_below', String(page[page.length - 1]!.versionId));
+    next = u.toString();
+  }
+  await ctx.audit({ action: 'history', resourceType: type, resourceId: id, success: true });
+  return historyBundle(ctx.baseUrl, def.type, id, page, selfUrl, next, (r, v, at) => withMeta(r as Resource, v, sqlToInstant(at)!));
+}
+
+/** search (GET or POST _search). https://hl7.org/fhir/R4/search.html */
+export { searchBundle as searchResources } from './search/execute.js';

@@ -1,0 +1,2 @@
+/** Importing this module registers every exposed resource type. */
+export { PatientDefinition } from './Patient.js';

@@ -1,0 +1,100 @@
+/** Runs searches: filters, keyset paging, totals, and the searchset Bundle. https://hl7.org/fhir/R4/search.html */
+import type { Knex } from 'knex';
+import type { FhirContext } from '../interactions.js';
+import { definitionOf, present } from '../interactions.js';
+import type { ResourceDefinition } from '../registry.js';
+import { applyFilters, applyKeyset, decodeCursor, encodeCursor, orderKeys, type Cursor, type OrderKey } from './compile.js';
+import { parseSearch, type Query, type SearchRequest } from './params.js';
+import { currentQuery, storedFromRow, type Row } from '../../db/resource-repository.js';
+import { shapeResource, type Bundle, type BundleEntry } from '../bundle.js';
+import { operationOutcome } from '../outcome.js';
+
+export const DEFAULT_COUNT = 20;
+
+function parse(ctx: FhirContext, def: ResourceDefinition, query: Query): SearchRequest {
+  return parseSearch(def, query, { strict: ctx.strict, defaultCount: DEFAULT_COUNT, maxCount: ctx.maxCount });
+}
+
+/** Ids of the resources matching a query (used by conditional interactions). */
+export async function runSearch(ctx: FhirContext, def: ResourceDefinition, query: Query, opts: { idsOnly: true; limit: number }): Promise<string[]> {
+  const req = parse(ctx, def, query);
+  const q = ctx.db(`${def.table} as t`).select('t.id').limit(opts.limit);
+  applyFilters(ctx.db, q, def, req);
+  return (await q).map((r: Row) => String(r.id));
+}
+
+async function countMatches(db: Knex, def: ResourceDefinition, req: SearchRequest): Promise<number> {
+  const q = db(`${def.table} as t`).count({ n: '*' });
+  applyFilters(db, q, def, req);
+  const row = (await q)[0] as { n: number | string };
+  return Number(row.n);
+}
+
+function pageUrl(selfUrl: string, cursor?: Cursor): string {
+  const u = new URL(selfUrl);
+  u.searchParams.delete('_cursor');
+  if (cursor) u.searchParams.set('_cursor', encodeCursor(cursor));
+  return u.toString();
+}
+
+const cursorOf = (row: Row, keys: OrderKey[], direction: Cursor['direction']): Cursor => ({
+  direction,
+  values: keys.map((_, i) => row[`_k${i}`]),
+});
+
+/** Executes a search on a type and returns its searchset Bundle. */
+export async function searchBundle(ctx: FhirContext, type: string, query: Query, selfUrl: string): Promise<Bundle> {
+  const def = definitionOf(type);
+  const req = parse(ctx, def, query);
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: pageUrl(selfUrl, req.cursor ? decodeCursor(req.cursor, orderKeys(req).length) : undefined) }] };
+  const entries: BundleEntry[] = [];
+  let ids: string[] = [];
+
+  if (req.summary === 'count') {
+    bundle.total = await countMatches(ctx.db, def, req);
+  } else {
+    const keys = orderKeys(req);
+    const cursor = req.cursor ? decodeCursor(req.cursor, keys.length) : undefined;
+    let rows: Row[] = [];
+    let more = false;
+    if (req.count > 0) {
+      const q = currentQuery(ctx.db, def);
+      keys.forEach((k, i) => q.select(ctx.db.raw(`${k.expr} as ??`, [`_k${i}`])));
+      applyFilters(ctx.db, q, def, req);
+      applyKeyset(q, keys, cursor);
+      q.limit(req.count + 1);
+      rows = (await q) as Row[];
+      more = rows.length > req.count;
+      rows = rows.slice(0, req.count);
+      if (cursor?.direction === 'prev') rows.reverse();
+    }
+    const backwards = cursor?.direction === 'prev';
+    const hasNext = backwards ? rows.length > 0 : more;
+    const hasPrev = backwards ? more : cursor !== undefined;
+    if (hasNext && rows.length) bundle.link!.push({ relation: 'next', url: pageUrl(selfUrl, cursorOf(rows[rows.length - 1]!, keys, 'next')) });
+    if (hasPrev && rows.length) bundle.link!.push({ relation: 'previous', url: pageUrl(selfUrl, cursorOf(rows[0]!, keys, 'prev')) });
+
+    for (const raw of rows) {
+      const stored = storedFromRow(def, Object.fromEntries(Object.entries(raw).filter(([k]) => !/^_k\d+$/.test(k))));
+      const resource = shapeResource(def, present(def, stored), req.summary, req.elements);
+      ids.push(String(stored.row.id));
+      entries.push({ fullUrl: `${ctx.baseUrl}/${def.type}/${stored.row.id}`, resource, search: { mode: 'match' } });
+    }
+    if (req.total === 'accurate' || req.total === 'estimate') bundle.total = await countMatches(ctx.db, def, req);
+    else if (req.total === undefined && !cursor && !more) bundle.total = rows.length;
+  }
+
+  if (req.ignored.length) {
+    entries.push({
+      resource: operationOutcome(req.ignored.map((i) => ({ severity: 'warning', code: 'not-supported', diagnostics: `${i.reason}: ignored` }))),
+      search: { mode: 'outcome' },
+    });
+  }
+  if (entries.length) bundle.entry = entries;
+  await ctx.audit({
+    action: 'search', resourceType: def.type, success: true,
+    data: { params: req.params.map((p) => p.def.name + (p.modifier ? ':' + p.modifier : '')), returned: ids.length, ids },
+  });
+  ids = [];
+  return bundle;
+}
