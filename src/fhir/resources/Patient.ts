@@ -1,6 +1,10 @@
 /** Patient, over the patients table. https://hl7.org/fhir/R4/patient.html */
 import { defineResource, type TokenValue } from '../registry.js';
-import { genderToColumn, patientFromRow, patientToRow, UNKNOWN_BIRTH_DATE, type Patient } from '../../mappers/patient-mapper.js';
+import {
+  BLOOD_TYPES, PATIENT_EXTENSIONS, genderToColumn, patientFromRow, patientToRow, UNKNOWN_BIRTH_DATE, type Patient,
+} from '../../mappers/patient-mapper.js';
+import { extensionValue } from '../../mappers/datatypes.js';
+import { checkNotFuture, checkOneOf, checkRealDate } from '../checks.js';
 import type { Address, ContactPoint, HumanName, Reference } from '../types.js';
 
 const names = (p: Patient): HumanName[] => p.name ?? [];
@@ -19,6 +23,12 @@ export const PatientDefinition = defineResource<Patient>({
   softDelete: true,
   toRow: patientToRow,
   fromRow: patientFromRow,
+  check(p) {
+    checkRealDate(p.birthDate, 'Patient.birthDate');
+    checkNotFuture(p.birthDate, 'Patient.birthDate');
+    checkRealDate(p.deceasedDateTime, 'Patient.deceasedDateTime');
+    checkOneOf(extensionValue(p, PATIENT_EXTENSIONS.bloodType, 'valueCode'), BLOOD_TYPES, `Patient.extension('${PATIENT_EXTENSIONS.bloodType}')`);
+  },
   references: [
     { column: 'primary_doctor_id', expression: 'Patient.generalPractitioner', targetType: 'Practitioner', table: 'users' },
   ],
