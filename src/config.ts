@@ -29,6 +29,11 @@ const configSchema = JSON.parse(readFileSync(schemaPath('config.schema.json'), '
   properties: Record<string, { type?: string }>;
 };
 
+/** A value fit to echo in an error: the password of a URL (DATABASE_URL, REDIS_URL) masked, as errors end up in logs. */
+function withoutPassword(value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@') : value;
+}
+
 /**
  * Reads the configuration from an environment (process.env by default), coercing numbers,
  * applying defaults and failing with one line that names the offending variable.
@@ -45,7 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!validate(input)) {
     const err = validate.errors![0]!;
     const name = err.instancePath.replace(/^\//, '') || String(err.params?.missingProperty ?? '');
-    throw new ConfigError(`Invalid configuration: ${name} ${err.message} (got ${JSON.stringify(input[name])})`);
+    throw new ConfigError(`Invalid configuration: ${name} ${err.message} (got ${JSON.stringify(withoutPassword(input[name]))})`);
   }
   const config = input as unknown as Config;
   config.HMS_DATA_DIR = resolve(config.HMS_DATA_DIR);

@@ -62,7 +62,7 @@ export const PatientDefinition = defineResource<Patient>({
     },
     {
       name: 'gender', source: 'column', type: 'token', column: 'gender', expression: 'Patient.gender',
-      description: 'male | female | other | unknown', sort: ['gender'],
+      description: 'male | female | other | unknown', sort: ['CAST(t.gender AS CHAR)'], // MySQL sorts ENUMs by position, not by value
       missingValues: ['prefer_not_to_say'],
       tokenToColumn: (system, code) =>
         system && system !== 'http://hl7.org/fhir/administrative-gender' ? undefined : [genderToColumn(code)].filter(Boolean),
