@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { dialectOf } from '../src/db/knex.js';
+import { dialectOf } from '../src/db/dialect.js';
 import { createSeedTable, idColumn, indexName, timestampColumn, timestampDefaultNow, timestampOnUpdateNow } from './helpers.js';
 
 const TABLE = 'user_sessions';

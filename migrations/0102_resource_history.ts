@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { createSeedTable, indexName } from './helpers.js';
-import { dialectOf } from '../src/db/knex.js';
+import { dialectOf } from '../src/db/dialect.js';
 
 /**
  * Extension: every version of every resource, written in the same transaction as the row.

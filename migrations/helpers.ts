@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { dialectOf } from '../src/db/knex.js';
+import { dialectOf } from '../src/db/dialect.js';
 
 /**
  * Name of an index or unique key. MySQL scopes index names to their table, so the seed's names

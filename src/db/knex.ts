@@ -5,13 +5,7 @@ import type { Config } from '../config.js';
 import { migrationSource } from './migration-source.js';
 
 export type Db = Knex;
-export type Dialect = 'mysql' | 'sqlite';
-
-/** Which SQL dialect a knex instance talks. */
-export function dialectOf(db: Knex): Dialect {
-  const client = String(db.client.config.client);
-  return client === 'mysql2' || client === 'mysql' ? 'mysql' : 'sqlite';
-}
+export { dialectOf, type Dialect } from './dialect.js';
 
 /**
  * Opens the database the config names: MySQL/MariaDB through mysql2 when DATABASE_URL is set,

@@ -16,31 +16,13 @@ import {
 } from '../db/resource-repository.js';
 import { sqlToInstant } from '../mappers/datatypes.js';
 import { runSearch } from './search/execute.js';
+import { definitionOf, present, withMeta } from './resource-view.js';
+import type { FhirContext } from './context.js';
+
+export type { AuditEvent, FhirContext } from './context.js';
 import type { Bundle } from './bundle.js';
 import { historyBundle } from './bundle.js';
 import type { Query } from './search/params.js';
-
-/** Who is asking and how to record it; filled by the HTTP layer (or a worker). */
-export interface FhirContext {
-  db: Knex;
-  /** Base URL of the FHIR endpoint, e.g. https://hms.example.org/fhir */
-  baseUrl: string;
-  userId?: string;
-  /** Prefer: handling=strict */
-  strict: boolean;
-  maxCount: number;
-  /** Records an access to patient data (security_logs). */
-  audit(event: AuditEvent): Promise<void>;
-}
-
-export interface AuditEvent {
-  action: string;
-  resourceType: string;
-  resourceId?: string;
-  success: boolean;
-  reason?: string;
-  data?: Record<string, unknown>;
-}
 
 export interface WriteResult {
   status: 200 | 201;
@@ -50,27 +32,8 @@ export interface WriteResult {
 
 const ID_RE = /^[A-Za-z0-9\-.]{1,36}$/;
 
-/** The definition of a type, or 404 when HMS does not serve it. */
-export function definitionOf(type: string): ResourceDefinition {
-  const def = resourceDefinition(type);
-  if (!def) throw notFound(`Resource type '${type}' is not supported by this server`);
-  return def;
-}
-
 function checkId(id: string): void {
   if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id}': 1-36 characters of A-Z a-z 0-9 - .`);
-}
-
-/** The resource a stored row reads as, with meta.versionId and meta.lastUpdated. */
-export function present(def: ResourceDefinition, stored: StoredResource): Resource {
-  const resource = def.fromRow(stored.row, stored.kept as Resource | undefined);
-  return withMeta(resource, stored.versionId, sqlToInstant(stored.lastUpdated)!);
-}
-
-function withMeta(resource: Resource, version: number, lastUpdated: string): Resource {
-  const { resourceType, id, meta, ...rest } = resource;
-  const { versionId: _v, lastUpdated: _l, ...otherMeta } = meta ?? {};
-  return { resourceType, id, meta: { ...otherMeta, versionId: String(version), lastUpdated }, ...rest };
 }
 
 async function loadCurrent(ctx: FhirContext, def: ResourceDefinition, id: string, trx: Knex = ctx.db, forUpdate = false): Promise<StoredResource | undefined> {

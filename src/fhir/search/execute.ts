@@ -1,7 +1,7 @@
 /** Runs searches: filters, keyset paging, totals, and the searchset Bundle. https://hl7.org/fhir/R4/search.html */
 import type { Knex } from 'knex';
-import type { FhirContext } from '../interactions.js';
-import { definitionOf, present } from '../interactions.js';
+import type { FhirContext } from '../context.js';
+import { definitionOf, present } from '../resource-view.js';
 import type { ResourceDefinition } from '../registry.js';
 import { applyFilters, applyKeyset, decodeCursor, encodeCursor, orderKeys, type Cursor, type OrderKey } from './compile.js';
 import { parseSearch, type Query, type SearchRequest } from './params.js';
