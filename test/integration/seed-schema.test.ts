@@ -1,5 +1,5 @@
 /**
- * The live schema against the seed (/work/shared/seed-schema.md, migrations 0001-0012), column by
+ * The live schema against the seed (the HMS seed schema, migrations 0001-0012), column by
  * column. On MySQL/MariaDB (DATABASE_URL set) it reads information_schema of the current database;
  * on SQLite it reads the table pragmas. Columns and indexes that later (additive) migrations add
  * are ignored. Reads only, apart from rows written inside a transaction that is rolled back.
