@@ -11,7 +11,7 @@ import { FhirError } from '../fhir/outcome.js';
 import { warmPasswordTiming } from '../auth/passwords.js';
 import { packageVersion } from '../version.js';
 import databasePlugin from './plugins/database.js';
-import errorsPlugin, { sendOutcome } from './plugins/errors.js';
+import errorsPlugin, { sendOutcome, toFhirError } from './plugins/errors.js';
 import fhirJsonPlugin from './plugins/fhir-json.js';
 import authenticatePlugin from './plugins/authenticate.js';
 import healthRoutes from './routes/health.js';
@@ -39,6 +39,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
     routerOptions: { ignoreTrailingSlash: true },
     genReqId: () => crypto.randomUUID(),
+    // errors raised before routing (bad URL encoding, over-long parameters) answer as OperationOutcomes too
+    frameworkErrors: (err, _request, reply) => { void sendOutcome(reply, toFhirError(err)); },
   });
 
   await app.register(databasePlugin, { config: opts.config, db: opts.db });

@@ -25,6 +25,7 @@ export async function authenticateToken(db: Knex, token: string, idleSeconds: nu
   return session;
 }
 
-export async function endSession(db: Knex, token: string): Promise<boolean> {
+/** Revokes the session of a token; the id of its user when it was live, else undefined. */
+export async function endSession(db: Knex, token: string): Promise<string | undefined> {
   return revokeSession(db, hashToken(token));
 }

@@ -43,8 +43,10 @@ export async function touchSession(db: Knex, sessionId: string, now: Date): Prom
   await db('user_sessions').where('id', sessionId).update({ last_activity: dateToSqlTimestamp(now) });
 }
 
-/** Revokes a session; true when it was live. */
-export async function revokeSession(db: Knex, tokenHash: string): Promise<boolean> {
-  const n = await db('user_sessions').where({ session_token: tokenHash, is_active: true }).update({ is_active: false });
-  return n > 0;
+/** Revokes a session; the id of its user when it was live (for the security log), else undefined. */
+export async function revokeSession(db: Knex, tokenHash: string): Promise<string | undefined> {
+  const row = (await db('user_sessions').where({ session_token: tokenHash, is_active: true }).first('id', 'user_id')) as { id: string; user_id: string } | undefined;
+  if (!row) return undefined;
+  const n = await db('user_sessions').where({ id: row.id, is_active: true }).update({ is_active: false });
+  return n > 0 ? row.user_id : undefined;
 }

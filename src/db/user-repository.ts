@@ -28,10 +28,18 @@ export async function insertUser(db: Knex, user: { email: string; passwordHash: 
   if (existing) throw new Error('duplicate-email');
   const id = uuidv7();
   const at = nowSeconds().sql;
-  await UserModel.query(db).insert({
-    id, email: user.email, password_hash: user.passwordHash, name: user.name, role: user.role, status: 'active',
-    created_at: at, updated_at: at,
-  });
+  try {
+    await UserModel.query(db).insert({
+      id, email: user.email, password_hash: user.passwordHash, name: user.name, role: user.role, status: 'active',
+      created_at: at, updated_at: at,
+    });
+  } catch (err) {
+    // A concurrent insert of the same email got past the check above; the unique key caught it. The
+    // driver's message holds the SQL (with the password hash), so it must not travel further.
+    const code = (err as { code?: string; nativeError?: { code?: string } }).nativeError?.code ?? (err as { code?: string }).code;
+    if (code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE') throw new Error('duplicate-email');
+    throw err;
+  }
   return id;
 }
 

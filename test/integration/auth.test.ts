@@ -9,6 +9,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Knex } from 'knex';
 import { testApp } from '../helpers/app.js';
 import { createAdmin } from '../../src/auth/admin.js';
+import { hashPassword } from '../../src/auth/passwords.js';
+import { insertUser } from '../../src/db/user-repository.js';
 
 const PASSWORD = 'correct horse battery staple';
 const MAX_FAILURES = 3;
@@ -64,6 +66,7 @@ t.test('login answers a 256-bit bearer token that expires within 24 h, stored on
   const body = res.json() as { access_token: string; token_type: string; expires_in: number };
   t.strictSame(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type']);
   t.equal(body.token_type, 'Bearer');
+  t.equal(res.headers['cache-control'], 'no-store', 'the token response is not cacheable (RFC 6749 5.1)');
   t.ok(Number.isInteger(body.expires_in) && body.expires_in > 0 && body.expires_in <= 86_400, `expires_in ${body.expires_in} is within (0, 86400]`);
   t.match(body.access_token, /^[A-Za-z0-9_-]{43}$/, 'base64url of 32 bytes');
   t.equal(Buffer.from(body.access_token, 'base64url').length, 32, '256 bits of token');
@@ -204,6 +207,8 @@ t.test('logout revokes the token; logout without a live token is 401', async (t)
   t.equal((await getPatients(app, token)).statusCode, 200, 'the token works before logout');
   const out = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${token}` }, remoteAddress: freshIp() });
   t.equal(out.statusCode, 204);
+  const logoutRows = await securityLogs(db, { action: 'logout', user_id: user.id });
+  t.equal(logoutRows.length, 1, 'the logout is logged against the user');
   assertOutcome(t, await getPatients(app, token), 401);
   const session = await db('user_sessions').where({ session_token: sha256(token) }).first();
   t.equal(Number(session.is_active), 0, 'the session row is inactive');
@@ -295,6 +300,25 @@ t.test('create-admin refuses a duplicate email, whatever its case', async (t) =>
   await t.rejects(createAdmin(db, { email: user.email.toUpperCase(), password: PASSWORD, name: 'Dup', cost: 12 }), /already exists/);
   const rows = await db('users').whereRaw('LOWER(email) = ?', [user.email.toLowerCase()]).select('id');
   t.equal(rows.length, 1, 'still one user with that email');
+});
+
+t.test('concurrent creations of one email: one succeeds, the others are refused as duplicates', async (t) => {
+  // insertUser checks for the email, then inserts: concurrent calls pass the check together and
+  // meet the unique key. Calling it directly (one precomputed hash) makes that interleaving certain
+  // on both databases; the driver's error holds the SQL and the password hash and must not escape.
+  const passwordHash = await hashPassword(PASSWORD, 12);
+  const email = freshEmail('user-race');
+  const results = await Promise.allSettled([0, 1, 2, 3].map((i) => insertUser(db, { email, passwordHash, name: `Race ${i}`, role: 'admin' })));
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one user created');
+  const messages = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String((r.reason as Error).message));
+  t.equal(messages.length, 3, 'the others refused');
+  for (const m of messages) t.equal(m, 'duplicate-email', 'as a duplicate, not as a raw database error');
+  t.equal((await db('users').where({ email }).select('id')).length, 1);
+
+  const adminEmail = freshEmail('admin-race');
+  const admins = await Promise.allSettled([0, 1, 2, 3].map((i) => createAdmin(db, { email: adminEmail, password: PASSWORD, name: `Race ${i}`, cost: 12 })));
+  t.equal(admins.filter((r) => r.status === 'fulfilled').length, 1, 'create-admin: one admin created');
+  for (const r of admins) if (r.status === 'rejected') t.match(String((r.reason as Error).message), /^a user with email \S+ already exists$/, 'create-admin: the others are told the email is taken');
 });
 
 t.test('create-admin refuses an invalid email', async (t) => {

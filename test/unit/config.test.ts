@@ -1,10 +1,10 @@
 /** loadConfig: defaults, coercion and one-line errors that name the variable (no I/O beyond the schema). */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 /** The ConfigError loadConfig throws for an environment (fails the test when it does not throw). */
-function configError(t: Parameters<Parameters<typeof t.test>[1]>[0], env: NodeJS.ProcessEnv): ConfigError | undefined {
+function configError(t: Test, env: NodeJS.ProcessEnv): ConfigError | undefined {
   try {
     loadConfig(env);
   } catch (err) {

@@ -28,7 +28,7 @@ const tokenResponse = {
 const INVALID = 'Invalid email or password';
 
 export default async function authRoutes(app: FastifyInstance): Promise<void> {
-  app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in with email and password; returns a bearer token', body: loginBody, response: tokenResponse } }, async (request) => {
+  app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in with email and password; returns a bearer token', body: loginBody, response: tokenResponse } }, async (request, reply) => {
     const { email, password } = request.body as { email: string; password: string };
     const cfg = app.config;
     const since = dateToSqlTimestamp(new Date(Date.now() - cfg.HMS_LOGIN_WINDOW * 1000));
@@ -49,15 +49,18 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     const token = await startSession(app.db, user.id, { ip: request.ip, userAgent: request.headers['user-agent'], ttlSeconds: cfg.HMS_SESSION_TTL });
     await touchLastLogin(app.db, user.id);
     await auditRequest(request, { action: 'login', success: true, userId: user.id });
+    // RFC 6749 section 5.1: a response carrying a token must not be cached.
+    reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache');
     return { access_token: token, token_type: 'Bearer', expires_in: cfg.HMS_SESSION_TTL };
   });
 
   app.post('/auth/logout', { schema: { tags: ['auth'], summary: 'Revoke the bearer token of this request' } }, async (request, reply) => {
     const token = bearerToken(request);
-    if (!token || !(await endSession(app.db, token))) {
+    const userId = token ? await endSession(app.db, token) : undefined;
+    if (!userId) {
       throw new FhirError(401, 'No live session to log out of', 'login', { 'WWW-Authenticate': 'Bearer realm="hms"' });
     }
-    await auditRequest(request, { action: 'logout', success: true });
+    await auditRequest(request, { action: 'logout', success: true, userId });
     return reply.code(204).send();
   });
 }

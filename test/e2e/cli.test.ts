@@ -1,0 +1,185 @@
+/**
+ * The real `hms` command in child processes: `start` migrates and serves over real HTTP,
+ * `create-admin` works next to it, SIGTERM stops it, and bad input fails with one clear line.
+ * Runs on MariaDB when DATABASE_URL is set (passed through), else on SQLite in a temp dir.
+ */
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+
+/** The package root (test/e2e/ -> ../..). */
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = join(ROOT, 'bin', 'hms.mjs');
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** A port nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** The environment of a child: this process's, minus test-runner loaders, plus the test's settings. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  for (const key of Object.keys(env)) if (key.startsWith('TAP') || key.startsWith('_TAPJS')) delete env[key];
+  return { ...env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...extra };
+}
+
+/** Spawns `node bin/hms.mjs ...args`; the child is killed at teardown if still running. */
+function hms(t: Test, args: string[], env: NodeJS.ProcessEnv): Run {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Resolves with the exit, or rejects after ms. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms); }),
+  ]);
+}
+
+/** Polls url until it answers 200 (bounded), failing early if the server exits. */
+async function waitForHealth(url: string, run: Run, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let exited = false;
+  void run.exited.then(() => { exited = true; });
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`server exited early: ${run.stderr()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer 200 within ${ms} ms; stderr: ${run.stderr()}`);
+}
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hms-e2e-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const ADMIN_PASSWORD = 'a long enough e2e password';
+
+t.test('hms start migrates, serves, creates an admin alongside, serves FHIR over HTTP and stops on SIGTERM', async (t) => {
+  const port = await freePort();
+  const env = childEnv({ HMS_DATA_DIR: tempDir(t), PORT: String(port) });
+  const base = `http://127.0.0.1:${port}`;
+  const server = hms(t, ['start'], env);
+  await waitForHealth(`${base}/health`, server);
+
+  const health = await fetch(`${base}/health`);
+  t.equal(health.status, 200, '/health answers 200');
+  t.match(await health.json(), { status: 'ok' });
+  await within((async () => { while (!server.stdout().includes('create-admin')) await new Promise((r) => setTimeout(r, 50)); })(), 5000, 'the banner');
+  t.ok(server.stdout().includes(`${base}/fhir`), 'prints the FHIR base URL');
+  t.match(server.stdout(), /create-admin --email \S+ --password/, 'says how to create an admin');
+
+  const email = `e2e-${randomUUID()}@cli.test.example.org`;
+  const create = hms(t, ['create-admin', '--email', email, '--password', ADMIN_PASSWORD, '--name', 'E2E Admin'], env);
+  const created = await within(create.exited, 30_000, 'create-admin exiting');
+  t.equal(created.code, 0, `create-admin exits 0 (stderr: ${create.stderr()})`);
+  t.ok(create.stdout().includes(email), 'and reports the admin it created');
+
+  const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: ADMIN_PASSWORD }) });
+  t.equal(login.status, 200, 'the new admin logs in over HTTP');
+  const { access_token: token, token_type: tokenType } = (await login.json()) as { access_token: string; token_type: string };
+  t.equal(tokenType, 'Bearer');
+  t.match(token, /^[A-Za-z0-9_-]{43}$/);
+  const auth = { authorization: `Bearer ${token}` };
+
+  const family = `E2e-${randomUUID().slice(0, 8)}`;
+  const post = await fetch(`${base}/fhir/Patient`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Patient', name: [{ family, given: ['Eve'] }], gender: 'female', birthDate: '1990-04-05' }),
+  });
+  t.equal(post.status, 201, 'POST /fhir/Patient creates');
+  const location = post.headers.get('location');
+  t.ok(location, 'with a Location header');
+  t.match(location, new RegExp(`^${base}/fhir/Patient/[^/]+/_history/1$`), 'naming the new version under the base URL');
+  const createdPatient = (await post.json()) as { id: string };
+
+  const read = await fetch(`${base}/fhir/Patient/${createdPatient.id}`, { headers: auth });
+  t.equal(read.status, 200, 'GET it back');
+  t.match(read.headers.get('content-type'), /^application\/fhir\+json/);
+  t.match(await read.json(), { resourceType: 'Patient', id: createdPatient.id, name: [{ family }] });
+  const vread = await fetch(location!, { headers: auth });
+  t.equal(vread.status, 200, 'GET the Location');
+
+  const unauth = await fetch(`${base}/fhir/Patient/${createdPatient.id}`);
+  t.equal(unauth.status, 401, 'and not without the token');
+
+  server.child.kill('SIGTERM');
+  const stopped = await within(server.exited, 10_000, 'the server stopping after SIGTERM');
+  t.equal(stopped.code, 0, 'SIGTERM stops the server with exit code 0');
+  await t.rejects(fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) }), 'nothing listens any more');
+});
+
+t.test('hms serve with PORT=abc exits non-zero with one stderr line naming PORT', async (t) => {
+  const run = hms(t, ['serve'], childEnv({ HMS_DATA_DIR: tempDir(t), PORT: 'abc' }));
+  const { code } = await within(run.exited, 30_000, 'hms serve exiting');
+  t.not(code, 0, 'exit code is not 0');
+  t.not(code, null, 'it exited by itself');
+  const lines = run.stderr().split('\n').filter((l) => l.trim() !== '');
+  t.equal(lines.length, 1, `exactly one stderr line: ${JSON.stringify(run.stderr())}`);
+  t.match(lines[0], /\bPORT\b/, 'naming PORT');
+  t.notMatch(run.stderr(), /\n\s+at /, 'no stack trace');
+  t.equal(run.stdout(), '', 'nothing on stdout');
+});
+
+t.test('hms create-admin with a 73-byte password exits non-zero with a clear message', async (t) => {
+  const email = `e2e-long-${randomUUID()}@cli.test.example.org`;
+  const password = 'a' + 'é'.repeat(36);
+  t.equal(Buffer.byteLength(password), 73);
+  const run = hms(t, ['create-admin', '--email', email, '--password', password], childEnv({ HMS_DATA_DIR: tempDir(t), PORT: String(await freePort()) }));
+  const { code } = await within(run.exited, 30_000, 'create-admin exiting');
+  t.not(code, 0, 'exit code is not 0');
+  t.not(code, null, 'it exited by itself');
+  t.match(run.stderr(), /password must be at most 72 bytes/, 'says the password is too long, in bytes');
+  t.notMatch(run.stderr(), /\n\s+at /, 'no stack trace');
+  t.notOk(run.stdout().includes('Created admin'), 'no admin was created');
+});
+
+t.test('hms create-admin without --password exits non-zero and says what is missing', async (t) => {
+  const run = hms(t, ['create-admin', '--email', `e2e-${randomUUID()}@cli.test.example.org`], childEnv({ HMS_DATA_DIR: tempDir(t) }));
+  const { code } = await within(run.exited, 30_000, 'create-admin exiting');
+  t.not(code, 0);
+  t.match(run.stderr(), /--password/);
+});
