@@ -11,6 +11,7 @@ import { FhirError } from '../fhir/outcome.js';
 import { warmPasswordTiming } from '../auth/passwords.js';
 import { packageVersion } from '../version.js';
 import databasePlugin from './plugins/database.js';
+import redisPlugin from './plugins/redis.js';
 import errorsPlugin, { sendOutcome, toFhirError } from './plugins/errors.js';
 import fhirJsonPlugin from './plugins/fhir-json.js';
 import authenticatePlugin from './plugins/authenticate.js';
@@ -44,6 +45,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   });
 
   await app.register(databasePlugin, { config: opts.config, db: opts.db });
+  await app.register(redisPlugin);
   await app.register(errorsPlugin);
   await app.register(fhirJsonPlugin);
   await app.register(authenticatePlugin);

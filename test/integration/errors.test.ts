@@ -182,7 +182,19 @@ t.test('an over-long id and a malformed URL are answered with an OperationOutcom
 t.test('GET /health is 200 {status: ok} when the database answers', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/health' });
   t.equal(res.statusCode, 200);
-  t.match(res.json(), { status: 'ok' });
+  t.match(res.json(), { status: 'ok', database: 'up' });
+  // REDIS_URL is set in CI's MariaDB run: the health check then pings Redis too
+  t.equal(res.json().redis, process.env.REDIS_URL ? 'up' : 'not configured');
+});
+
+t.test('GET /health is 503 when REDIS_URL points at a closed port', async (t) => {
+  const config = testConfig(t, { REDIS_URL: 'redis://127.0.0.1:1/0' });
+  const down = await buildApp({ config, logger: false });
+  t.teardown(() => down.close());
+  const started = Date.now();
+  const body = assertOutcome(t, await down.inject({ method: 'GET', url: '/health' }), 503);
+  t.match(JSON.stringify(body), /Redis unavailable/);
+  t.ok(Date.now() - started < 10_000, 'answers promptly');
 });
 
 t.test('GET /health is 503 when the database is gone', async (t) => {
