@@ -71,13 +71,3 @@ export class AuditLog {
     }
   }
 }
-
-/** Failed logins since a time, by IP address or by user. */
-export async function countLoginFailures(db: Knex, since: string, by: { ip?: string; userId?: string }): Promise<number> {
-  const q = db('security_logs').where({ action: 'login', success: false }).andWhere('timestamp', '>=', since).count({ n: '*' });
-  if (by.userId) q.andWhere('user_id', by.userId);
-  else if (by.ip) q.andWhere('ip_address', by.ip);
-  else return 0;
-  const row = (await q)[0] as { n: number | string };
-  return Number(row.n);
-}

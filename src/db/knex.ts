@@ -17,6 +17,8 @@ export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 
     const url = new URL(config.DATABASE_URL.replace(/^mariadb:/, 'mysql:'));
     return knexFactory({
       client: 'mysql2',
+      // errors must not carry the SQL with its values: they reach logs, and values are patient data
+      compileSqlOnError: false,
       connection: {
         host: url.hostname,
         port: url.port ? Number(url.port) : 3306,
@@ -41,6 +43,7 @@ export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 
   mkdirSync(config.HMS_DATA_DIR, { recursive: true });
   return knexFactory({
     client: 'better-sqlite3',
+    compileSqlOnError: false,
     connection: { filename: join(config.HMS_DATA_DIR, 'hms.sqlite') },
     useNullAsDefault: true,
     pool: {

@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { modelsByTable } from './models.js';
+import { dialectOf } from './dialect.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
 
 export type Row = Record<string, unknown>;
@@ -83,9 +84,20 @@ export function currentQuery(db: Knex, spec: StorageSpec): Knex.QueryBuilder {
 /** Converts a row of currentQuery into a StoredResource. */
 export const storedFromRow = toStored;
 
+/**
+ * Matches an id exactly. FHIR ids are case-sensitive, but the seed's tables use a case-insensitive
+ * collation on MySQL (and their foreign keys pin it), so the indexed comparison is narrowed by a
+ * binary one there.
+ */
+export function whereExactId(db: Knex, q: Knex.QueryBuilder, column: string, id: string): Knex.QueryBuilder {
+  q.where(column, id);
+  if (dialectOf(db) === 'mysql') q.andWhereRaw('BINARY ?? = BINARY ?', [column, id]);
+  return q;
+}
+
 /** Reads the current state of one resource (deleted ones included, flagged). */
 export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUpdate = false): Promise<StoredResource | undefined> {
-  const q = currentQuery(db, spec).where('t.id', id).first();
+  const q = whereExactId(db, currentQuery(db, spec), 't.id', id).first();
   if (forUpdate && db.client.config.client !== 'better-sqlite3') q.forUpdate();
   const raw = (await q) as Row | undefined;
   return raw ? toStored(spec, raw) : undefined;
@@ -134,13 +146,13 @@ export async function deleteResource(trx: Knex, spec: StorageSpec, id: string, v
 
 /** One version of a resource from its history. */
 export async function readVersion(db: Knex, spec: StorageSpec, id: string, version: number): Promise<HistoryEntry | undefined> {
-  const r = await db('resource_history').where({ resource_type: spec.type, resource_id: id, version_id: version }).first();
+  const r = await whereExactId(db, db('resource_history').where({ resource_type: spec.type, version_id: version }), 'resource_id', id).first();
   return r ? { versionId: Number(r.version_id), method: String(r.method), recordedAt: String(r.recorded_at), resource: parseJson(r.resource) } : undefined;
 }
 
 /** Versions of a resource, newest first, optionally since a time and below a version (paging). */
 export async function listVersions(db: Knex, spec: StorageSpec, id: string, opts: { limit: number; since?: string; belowVersion?: number }): Promise<HistoryEntry[]> {
-  const q = db('resource_history').where({ resource_type: spec.type, resource_id: id }).orderBy('version_id', 'desc').limit(opts.limit);
+  const q = whereExactId(db, db('resource_history').where({ resource_type: spec.type }), 'resource_id', id).orderBy('version_id', 'desc').limit(opts.limit);
   if (opts.since) q.where('recorded_at', '>=', opts.since);
   if (opts.belowVersion !== undefined) q.where('version_id', '<', opts.belowVersion);
   const rows = await q;
@@ -152,10 +164,11 @@ export async function lockConditional(trx: Knex, key: string, at: string): Promi
   await trx('conditional_locks').insert({ lock_key: key, touched_at: at }).onConflict('lock_key').merge(['touched_at']);
 }
 
-/** Ids that exist (and are not deleted) in a table; used to check references before writing. */
-export async function existingIds(db: Knex, table: string, ids: string[], softDelete: boolean): Promise<Set<string>> {
+/** Ids that exist (not deleted, matching the filter) in a table; used to check references before writing. */
+export async function existingIds(db: Knex, table: string, ids: string[], opts: { softDelete: boolean; where?: Record<string, string[]> }): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const q = db(table).whereIn('id', ids).select('id');
-  if (softDelete) q.whereNull('deleted_at');
+  if (opts.softDelete) q.whereNull('deleted_at');
+  for (const [column, values] of Object.entries(opts.where ?? {})) q.whereIn(column, values);
   return new Set((await q).map((r: Row) => String(r.id)));
 }

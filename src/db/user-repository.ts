@@ -45,5 +45,6 @@ export async function insertUser(db: Knex, user: { email: string; passwordHash: 
 
 /** Records a successful login time. */
 export async function touchLastLogin(db: Knex, userId: string): Promise<void> {
-  await UserModel.query(db).patch({ last_login: nowSeconds().sql }).where('id', userId);
+  // keep updated_at: MySQL's ON UPDATE would otherwise move the Practitioner's lastUpdated without a new version
+  await UserModel.query(db).patch({ last_login: nowSeconds().sql, updated_at: db.raw('??', ['updated_at']) }).where('id', userId);
 }

@@ -57,11 +57,13 @@ export function historyBundle(
   selfUrl: string, nextUrl: string | undefined,
   withMeta: (r: Record<string, unknown>, version: number, at: string) => Resource,
 ): Bundle {
-  return {
+  const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',
     link: [{ relation: 'self', url: selfUrl }, ...(nextUrl ? [{ relation: 'next', url: nextUrl }] : [])],
-    entry: versions.map((v) => {
+  };
+  if (versions.length === 0) return bundle; // FHIR JSON has no empty arrays
+  bundle.entry = versions.map((v) => {
       const entry: BundleEntry = {
         fullUrl: `${baseUrl}/${type}/${id}`,
         request: { method: v.method, url: v.method === 'POST' ? type : `${type}/${id}` },
@@ -73,6 +75,6 @@ export function historyBundle(
       };
       if (v.resource) entry.resource = withMeta(v.resource, v.versionId, v.recordedAt);
       return entry;
-    }),
-  };
+  });
+  return bundle;
 }

@@ -1,11 +1,12 @@
 /** Value checks shared by resource definitions, beyond what the JSON schema can say. Each throws 422. */
 import { unprocessable } from './outcome.js';
+import { utc } from './search/dates.js';
 
 /** A FHIR date or dateTime whose day exists (the schema pattern accepts 1981-02-29). */
 export function checkRealDate(value: string | undefined, expression: string): void {
   if (!value) return;
   const [y, m = '01', d = '01'] = value.slice(0, 10).split('-');
-  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
+  const date = utc(Number(y), Number(m) - 1, Number(d));
   if (date.getUTCFullYear() !== Number(y) || date.getUTCMonth() !== Number(m) - 1 || date.getUTCDate() !== Number(d)) {
     throw unprocessable(`${expression} '${value}' is not a calendar date`, expression, 'value');
   }

@@ -16,6 +16,7 @@ import {
 } from '../db/resource-repository.js';
 import { sqlToInstant } from '../mappers/datatypes.js';
 import { runSearch } from './search/execute.js';
+import { inTransaction } from '../db/transactions.js';
 import { definitionOf, present, withMeta } from './resource-view.js';
 import type { FhirContext } from './context.js';
 
@@ -33,6 +34,7 @@ export interface WriteResult {
 const ID_RE = /^[A-Za-z0-9\-.]{1,36}$/;
 
 function checkId(id: string): void {
+  if (/^[_$]/.test(id)) throw new FhirError(404, `'${id}' is not supported on this server (type-level operations and history are not implemented)`, 'not-supported');
   if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id}': 1-36 characters of A-Z a-z 0-9 - .`);
 }
 
@@ -50,9 +52,9 @@ async function prepare(trx: Knex, def: ResourceDefinition, body: unknown, id: st
   for (const ref of def.references) {
     const target = columns[ref.column];
     if (target === null || target === undefined) continue;
-    const found = await existingIds(trx, ref.table, [String(target)], true);
+    const found = await existingIds(trx, ref.table, [String(target)], ref);
     if (!found.has(String(target))) {
-      throw unprocessable(`${ref.expression} refers to ${ref.targetType}/${String(target)}, which does not exist`, ref.expression, 'not-found');
+      throw unprocessable(`${ref.expression} refers to ${ref.targetType}/${String(target)}, which does not exist or is not a ${ref.targetType}`, ref.expression, 'not-found');
     }
   }
   return { incoming, columns, index: indexEntries(def, incoming) };
@@ -67,7 +69,7 @@ function conditionalKey(type: string, criteria: string): string {
 /** create, with If-None-Exist. https://hl7.org/fhir/R4/http.html#ccreate */
 export async function createResource(ctx: FhirContext, type: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
   const def = definitionOf(type);
-  const result = await ctx.db.transaction(async (trx) => {
+  const result = await inTransaction(ctx.db, async (trx) => {
     const now = nowSeconds();
     if (ifNoneExist !== undefined) {
       const criteria = ifNoneExist.replace(/^.*\?/, '');
@@ -131,7 +133,7 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
   if (body && typeof body === 'object' && bodyId !== id) {
     throw badRequest(bodyId === undefined ? `The resource must carry id '${id}' to be written to ${type}/${id}` : `Resource id '${String(bodyId)}' does not match the URL id '${id}'`, `${type}.id`);
   }
-  const result = await ctx.db.transaction(async (trx) => {
+  const result = await inTransaction(ctx.db, async (trx) => {
     const now = nowSeconds();
     const current = await loadCurrent(ctx, def, id, trx, true);
     if (ifMatch !== undefined) {
@@ -159,7 +161,7 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
   const def = definitionOf(type);
   checkId(id);
   if (!def.softDelete) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
-  await ctx.db.transaction(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     const current = await loadCurrent(ctx, def, id, trx, true);
     if (!current) throw notFound(`${type}/${id} is not known`);
     if (current.deleted) return;
@@ -175,7 +177,13 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
   const current = await loadCurrent(ctx, def, id);
   if (!current) throw notFound(`${type}/${id} is not known`);
   const one = (k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[0] : v; };
-  const count = Math.min(Number(one('_count') ?? 20) || 20, ctx.maxCount);
+  const wholeNumber = (k: string): number | undefined => {
+    const v = one(k);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(v)) throw badRequest(`${k} must be a non-negative integer, not '${v}'`);
+    return Number(v);
+  };
+  const count = Math.min(wholeNumber('_count') ?? 20, ctx.maxCount);
   const since = one('_since');
   let sinceSql: string | undefined;
   if (since) {
@@ -183,7 +191,7 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
     if (Number.isNaN(t)) throw badRequest(`_since must be an instant, not '${since}'`);
     sinceSql = new Date(t).toISOString().slice(0, 19).replace('T', ' ');
   }
-  const below = one('_below') ? Number(one('_below')) : undefined;
+  const below = wholeNumber('_below');
   const entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
   const page = entries.slice(0, count);
   if (current.versionId > 0 && page.length && page[0]!.versionId === current.versionId && !current.deleted) {

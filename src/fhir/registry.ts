@@ -35,6 +35,8 @@ export interface ColumnSearchParam extends SearchParamBase {
   missingValues?: unknown[];
   /** References: the types the column points at. */
   targets?: string[];
+  /** Tokens compared case-sensitively (ids). */
+  caseSensitive?: boolean;
 }
 
 /** A parameter over the search index tables, filled from the resource at each write. */
@@ -54,6 +56,10 @@ export interface ReferenceCheck {
   expression: string;
   targetType: string;
   table: string;
+  /** Rows of the table that count as the target type (e.g. users with role doctor or nurse). */
+  where?: Record<string, string[]>;
+  /** The table has deleted_at (deleted rows do not count). */
+  softDelete: boolean;
 }
 
 export interface ResourceDefinition<R extends Resource = Resource> {
@@ -95,7 +101,7 @@ export function allResourceDefinitions(): ResourceDefinition[] {
 /** Parameters every type supports (https://hl7.org/fhir/R4/search.html#all). */
 export const commonSearchParams: SearchParamDef[] = [
   {
-    name: '_id', source: 'column', type: 'token', column: 'id', expression: 'Resource.id',
+    name: '_id', source: 'column', type: 'token', column: 'id', expression: 'Resource.id', caseSensitive: true,
     description: 'Logical id of the resource', sort: ['id'],
   },
   {

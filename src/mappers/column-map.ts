@@ -19,9 +19,14 @@ export interface ColumnField<R extends Resource = Resource> {
   toColumn(resource: R): unknown;
   /** Writes a stored column value into the resource. */
   fromColumn(resource: R, value: unknown): void;
-  /** Column width in characters: longer values are stored cut, the resource keeps them whole. */
+  /** Column width in characters (VARCHAR): longer values are stored cut, the resource keeps them whole. */
   maxLength?: number;
+  /** Column size in UTF-8 bytes (TEXT: 65,535): longer values are stored cut, the resource keeps them whole. */
+  maxBytes?: number;
 }
+
+/** MySQL TEXT holds at most this many bytes. */
+export const TEXT_BYTES = 65_535;
 
 /** Normalises DB and JS values for comparison: DECIMAL strings vs numbers, 0/1 vs booleans. */
 export function sameValue(a: unknown, b: unknown): boolean {
@@ -33,9 +38,25 @@ export function sameValue(a: unknown, b: unknown): boolean {
   return String(na) === String(nb);
 }
 
-function cut(value: unknown, maxLength?: number): unknown {
-  if (maxLength !== undefined && typeof value === 'string' && value.length > maxLength) return value.slice(0, maxLength);
-  return value;
+/** Cuts a string to a column's size on code-point boundaries (never inside a surrogate pair). */
+function cut(value: unknown, f: { maxLength?: number; maxBytes?: number }): unknown {
+  if (typeof value !== 'string') return value;
+  let out = value;
+  if (f.maxLength !== undefined && out.length > f.maxLength) {
+    const points = Array.from(out);
+    if (points.length > f.maxLength) out = points.slice(0, f.maxLength).join('');
+  }
+  if (f.maxBytes !== undefined && Buffer.byteLength(out, 'utf8') > f.maxBytes) {
+    let bytes = 0;
+    let end = 0;
+    for (const ch of out) {
+      bytes += Buffer.byteLength(ch, 'utf8');
+      if (bytes > f.maxBytes) break;
+      end += ch.length;
+    }
+    out = out.slice(0, end);
+  }
+  return out;
 }
 
 /** The columns a resource implies. */
@@ -43,7 +64,7 @@ export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[]
   const row: Row = {};
   for (const f of fields) {
     const v = f.toColumn(resource);
-    row[f.column] = v === undefined ? null : cut(v, f.maxLength);
+    row[f.column] = v === undefined ? null : cut(v, f);
   }
   return row;
 }
@@ -52,7 +73,7 @@ export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[]
 export function resourceFromColumns<R extends Resource>(fields: ColumnField<R>[], row: Row, kept: R): R {
   const resource = structuredClone(kept);
   for (const f of fields) {
-    const implied = cut(f.toColumn(resource), f.maxLength);
+    const implied = cut(f.toColumn(resource), f);
     const stored = row[f.column];
     if (!sameValue(implied, stored)) f.fromColumn(resource, stored === undefined ? null : stored);
   }

@@ -6,7 +6,7 @@
  * Everything else the client sent is kept beside the row (see column-map.ts).
  */
 import type { Address, CodeableConcept, ContactPoint, HumanName, Reference, Resource } from '../fhir/types.js';
-import { columnsFromResource, resourceFromColumns, type ColumnField, type Row } from './column-map.js';
+import { columnsFromResource, resourceFromColumns, TEXT_BYTES, type ColumnField, type Row } from './column-map.js';
 import {
   dateToSql, extensionValue, hmsExtensionUrl, nameText, primaryAddress, primaryName, referenceId,
   setExtension, setTelecom, telecomIndex,
@@ -121,11 +121,11 @@ function statusOf(p: Patient): string {
   return p.active === false ? 'inactive' : 'active';
 }
 
-function extensionField(column: string, url: string, kind: string, maxLength?: number): ColumnField<Patient> {
+function extensionField(column: string, url: string, kind: string, size: { maxLength?: number; maxBytes?: number }): ColumnField<Patient> {
   return {
     column,
     path: `Patient.extension('${url}')`,
-    maxLength,
+    ...size,
     toColumn: (p) => extensionValue(p, url, kind),
     fromColumn: (p, v) => setExtension(p, url, kind, v),
   };
@@ -163,7 +163,7 @@ export const patientFields: ColumnField<Patient>[] = [
     fromColumn: (p, v) => setTelecom(p, 'email', v),
   },
   {
-    column: 'address', path: 'Patient.address.line',
+    column: 'address', path: 'Patient.address.line', maxBytes: TEXT_BYTES,
     toColumn: (p) => addressAt(p)?.line?.join('\n'),
     fromColumn: (p, v) => { if (v) ensureAddress(p).line = String(v).split('\n'); else { const a = addressAt(p); if (a) delete a.line; } },
   },
@@ -192,10 +192,10 @@ export const patientFields: ColumnField<Patient>[] = [
       if (c.relationship.length === 0) delete c.relationship;
     },
   },
-  extensionField('blood_type', PATIENT_EXTENSIONS.bloodType, 'valueCode'),
-  extensionField('allergies', PATIENT_EXTENSIONS.allergies, 'valueString'),
-  extensionField('chronic_conditions', PATIENT_EXTENSIONS.chronicConditions, 'valueString'),
-  extensionField('current_medications', PATIENT_EXTENSIONS.currentMedications, 'valueString'),
+  extensionField('blood_type', PATIENT_EXTENSIONS.bloodType, 'valueCode', {}),
+  extensionField('allergies', PATIENT_EXTENSIONS.allergies, 'valueString', { maxBytes: TEXT_BYTES }),
+  extensionField('chronic_conditions', PATIENT_EXTENSIONS.chronicConditions, 'valueString', { maxBytes: TEXT_BYTES }),
+  extensionField('current_medications', PATIENT_EXTENSIONS.currentMedications, 'valueString', { maxBytes: TEXT_BYTES }),
   {
     column: 'primary_doctor_id', path: 'Patient.generalPractitioner',
     toColumn: (p) => p.generalPractitioner?.map((r) => referenceId(r, 'Practitioner')).find(Boolean),

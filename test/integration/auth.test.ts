@@ -171,6 +171,113 @@ t.test(`after ${MAX_FAILURES} wrong passwords for one account it is locked, from
   t.equal((await login(other.email, PASSWORD, ip)).statusCode, 200, 'another account logs in from that IP');
 });
 
+t.test(`12 concurrent bad logins from one IP: at most ${MAX_FAILURES} get past the throttle`, async (t) => {
+  // Each attempt is counted before its password is checked, so concurrent ones cannot all read a
+  // count below the limit and then fail together.
+  const ip = freshIp();
+  const results = await Promise.all(Array.from({ length: 12 }, () => login(freshEmail('swarm'), 'wrong password', ip)));
+  const statuses = results.map((r) => r.statusCode);
+  const unauthorized = statuses.filter((s) => s === 401).length;
+  const throttled = statuses.filter((s) => s === 429).length;
+  t.equal(unauthorized + throttled, 12, `only 401 and 429 (got ${statuses.join(',')})`);
+  t.ok(unauthorized <= MAX_FAILURES, `at most ${MAX_FAILURES} are 401 (got ${unauthorized})`);
+  t.ok(throttled >= 12 - MAX_FAILURES, `at least ${12 - MAX_FAILURES} are 429 (got ${throttled})`);
+  for (const r of results.filter((x) => x.statusCode === 429)) t.match(String(r.headers['retry-after']), /^[1-9]\d*$/, 'Retry-After on every 429');
+  const failed = await securityLogs(db, { ip_address: ip, action: 'login' });
+  t.equal(failed.length, unauthorized, 'one failed-login row per 401');
+  t.ok(failed.every((r) => Number(r.success) === 0));
+  t.equal((await securityLogs(db, { ip_address: ip, action: 'login-throttled' })).length, throttled, 'one login-throttled row per 429');
+});
+
+t.test(`12 concurrent wrong passwords for one account from 12 IPs: at most ${MAX_FAILURES} get past the throttle`, async (t) => {
+  const user = await newUser('swarm-account');
+  const results = await Promise.all(Array.from({ length: 12 }, () => login(user.email, 'wrong password', freshIp())));
+  const unauthorized = results.filter((r) => r.statusCode === 401).length;
+  const throttled = results.filter((r) => r.statusCode === 429).length;
+  t.equal(unauthorized + throttled, 12);
+  t.ok(unauthorized <= MAX_FAILURES, `at most ${MAX_FAILURES} are 401 (got ${unauthorized})`);
+  t.equal(unauthorized, (await securityLogs(db, { user_id: user.id, action: 'login' })).length, 'one failed-login row per 401');
+  t.equal((await login(user.email, PASSWORD, freshIp())).statusCode, 429, 'the account stays throttled, even for the right password');
+});
+
+t.test('an unknown email and a known email are throttled identically', async (t) => {
+  const known = await newUser('enum-known');
+  const unknown = freshEmail('enum-unknown');
+  const run = async (email: string): Promise<LightMyRequestResponse[]> => {
+    const out: LightMyRequestResponse[] = [];
+    for (let i = 0; i < MAX_FAILURES + 2; i++) out.push(await login(email, `wrong password ${i}`, freshIp()));
+    return out;
+  };
+  const a = await run(known.email);
+  const b = await run(unknown);
+  const expected = [...Array(MAX_FAILURES).fill(401), 429, 429];
+  t.strictSame(a.map((r) => r.statusCode), expected, 'known email: 401 until the limit, then 429');
+  t.strictSame(b.map((r) => r.statusCode), expected, 'unknown email: the same sequence');
+  for (let i = 0; i < a.length; i++) {
+    t.equal(a[i]!.body, b[i]!.body, `answer ${i + 1}: identical bodies`);
+    t.equal(a[i]!.headers['retry-after'] === undefined, b[i]!.headers['retry-after'] === undefined, `answer ${i + 1}: Retry-After on both or neither`);
+  }
+  assertOutcome(t, b[MAX_FAILURES]!, 429);
+  t.match(String(b[MAX_FAILURES]!.headers['retry-after']), /^[1-9]\d*$/);
+});
+
+t.test('a correct login does not count against its IP and resets nothing for other accounts', async (t) => {
+  const ip = freshIp();
+  const user = await newUser('nat-user');
+  const victim = await newUser('nat-victim');
+  for (let i = 0; i < MAX_FAILURES - 1; i++) t.equal((await login(victim.email, 'wrong password', freshIp())).statusCode, 401, `victim failure ${i + 1}`);
+
+  for (let i = 0; i < MAX_FAILURES + 3; i++) {
+    t.equal((await login(user.email, PASSWORD, ip)).statusCode, 200, `correct login ${i + 1} from the shared IP`);
+  }
+
+  t.equal((await login(victim.email, 'wrong password', freshIp())).statusCode, 401, `victim failure ${MAX_FAILURES}: its count was not reset`);
+  t.equal((await login(victim.email, PASSWORD, freshIp())).statusCode, 429, 'the victim is throttled after its own failures');
+
+  for (let i = 0; i < MAX_FAILURES; i++) {
+    t.equal((await login(freshEmail('nat-ghost'), 'wrong password', ip)).statusCode, 401, `failure ${i + 1} from the shared IP is a 401: the correct logins did not count`);
+  }
+  t.equal((await login(user.email, PASSWORD, ip)).statusCode, 429, 'and failures from it still throttle it');
+});
+
+t.test('a successful login forgets the failures against its account', async (t) => {
+  const user = await newUser('forget');
+  for (let i = 0; i < MAX_FAILURES - 1; i++) t.equal((await login(user.email, 'wrong password', freshIp())).statusCode, 401);
+  t.equal((await login(user.email, PASSWORD, freshIp())).statusCode, 200);
+  for (let i = 0; i < MAX_FAILURES; i++) {
+    t.equal((await login(user.email, 'wrong password', freshIp())).statusCode, 401, `failure ${i + 1} after the success is a 401`);
+  }
+  t.equal((await login(user.email, PASSWORD, freshIp())).statusCode, 429);
+});
+
+t.test('login_attempts holds only hashes, no address or email', async (t) => {
+  const ip = freshIp();
+  const email = freshEmail('hash-only');
+  t.equal((await login(email, 'wrong password', ip)).statusCode, 401);
+  const row = await db('login_attempts').where({ key_hash: sha256(`email:${email.toLowerCase()}`) }).first();
+  t.ok(row, 'the email is counted under its hash');
+  t.equal(Number(row.attempts), 1);
+  t.ok(await db('login_attempts').where({ key_hash: sha256(`ip:${ip}`) }).first(), 'the IP is counted under its hash');
+  const all = JSON.stringify(await db('login_attempts').select());
+  t.notOk(all.includes(email), 'no email in the table');
+  t.notOk(all.includes(ip), 'no address in the table');
+});
+
+t.test('after the window has passed, logins work again', async (t) => {
+  const short = await testApp(t, { HMS_LOGIN_MAX_FAILURES: MAX_FAILURES, HMS_LOGIN_WINDOW: 1 });
+  const email = freshEmail('window');
+  await createAdmin(short.db, { email, password: PASSWORD, name: 'Auth window', cost: short.config.HMS_BCRYPT_COST });
+  const ip = freshIp();
+  const shortLogin = (password: string) => short.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: ip });
+  for (let i = 0; i < MAX_FAILURES; i++) t.equal((await shortLogin('wrong password')).statusCode, 401, `failure ${i + 1}`);
+  const blocked = await shortLogin(PASSWORD);
+  assertOutcome(t, blocked, 429);
+  const retryAfter = Number(blocked.headers['retry-after']);
+  t.ok(retryAfter >= 1 && retryAfter <= 2, `Retry-After ${retryAfter} is the rest of a 1 s window (whole seconds)`);
+  await new Promise((r) => setTimeout(r, 2100));
+  t.equal((await shortLogin(PASSWORD)).statusCode, 200, 'the same IP and account log in once the window is over');
+});
+
 t.test('GET /fhir/Patient without a token is 401 with WWW-Authenticate, and is logged', async (t) => {
   const ip = freshIp();
   const res = await getPatients(app, undefined, ip);

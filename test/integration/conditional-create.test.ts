@@ -52,6 +52,13 @@ t.test('conditional create (If-None-Exist)', async (t) => {
     t.equal(res.statusCode, 400);
   });
 
+  t.test('refuses criteria without any search parameter (they would match every patient)', async (t) => {
+    for (const criteria of ['identifier=', '_count=1']) {
+      const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', headers: { 'if-none-exist': criteria }, payload: body(system, 'x') });
+      t.equal(res.statusCode, 400, criteria);
+    }
+  });
+
   t.test('accepts the criteria given as a full URL', async (t) => {
     const value = `url-${randomUUID()}`;
     const headers = { 'if-none-exist': `http://example.org/fhir/Patient?identifier=${system}|${value}` };

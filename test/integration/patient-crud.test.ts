@@ -119,6 +119,50 @@ t.test('Patient create, read, vread, update, delete, history', async (t) => {
     t.notOk(page2.link.find((l: { relation: string }) => l.relation === 'next'));
   });
 
+  t.test('ids are case-sensitive: a client id differing only by case is another resource', async (t) => {
+    const id = `case-${unique()}`;
+    t.equal((await h.fhir({ method: 'PUT', url: `/fhir/Patient/${id}`, payload: { ...patient(), id } })).statusCode, 201);
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient/${id.toUpperCase()}` })).statusCode, 404);
+    const upper = await h.fhir({ method: 'PUT', url: `/fhir/Patient/${id.toUpperCase()}`, payload: { ...patient('Upper'), id: id.toUpperCase() } });
+    t.ok([201, 409].includes(upper.statusCode), `201 (SQLite) or 409 (MySQL's case-insensitive key), got ${upper.statusCode}`);
+    const lower = (await h.fhir({ method: 'GET', url: `/fhir/Patient/${id}` })).json();
+    t.equal(lower.meta.versionId, '1', 'the lower-case resource was not overwritten');
+  });
+
+  t.test('concurrent updates that create the same new id give no 500', async (t) => {
+    const id = `race-${unique()}`;
+    const results = await Promise.all(Array.from({ length: 6 }, () => h.fhir({ method: 'PUT', url: `/fhir/Patient/${id}`, payload: { ...patient(), id } })));
+    const statuses = results.map((r) => r.statusCode);
+    t.notOk(statuses.some((s) => s >= 500 && s !== 503), statuses.join(','));
+    t.equal(statuses.filter((s) => s === 201).length, 1, statuses.join(','));
+    const versions = (await h.fhir({ method: 'GET', url: `/fhir/Patient/${id}` })).json().meta.versionId;
+    t.equal(Number(versions), statuses.filter((s) => s === 200 || s === 201).length, 'one version per successful write');
+  });
+
+  t.test('values larger than a TEXT column are stored cut and returned whole', async (t) => {
+    const long = 'é'.repeat(40_000); // 80,000 bytes > TEXT's 65,535
+    const body = patient(undefined, {
+      extension: [{ url: 'http://hms.example.org/fhir/StructureDefinition/patient-allergies', valueString: long }],
+      address: [{ line: ['x'.repeat(70_000)], city: 'Big' }],
+    });
+    const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: body });
+    t.equal(res.statusCode, 201, res.body.slice(0, 300));
+    const read = (await h.fhir({ method: 'GET', url: `/fhir/Patient/${res.json().id}` })).json();
+    t.equal(read.extension[0].valueString, long);
+    t.equal(read.address[0].line[0].length, 70_000);
+    const row = await h.db('patients').where({ id: res.json().id }).first();
+    t.ok(Buffer.byteLength(row.allergies, 'utf8') <= 65_535);
+  });
+
+  t.test('history paging parameters are validated', async (t) => {
+    const created = (await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: patient() })).json();
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient/${created.id}/_history?_count=-5` })).statusCode, 400);
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient/${created.id}/_history?_below=abc` })).statusCode, 400);
+    const empty = (await h.fhir({ method: 'GET', url: `/fhir/Patient/${created.id}/_history?_below=1` })).json();
+    t.equal(empty.entry, undefined, 'no empty entry array');
+    t.equal((await h.fhir({ method: 'GET', url: '/fhir/Patient/_history' })).statusCode, 404);
+  });
+
   t.test('read of an unknown id is 404; an invalid id is 400', async (t) => {
     t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient/${randomUUID()}` })).statusCode, 404);
     t.equal((await h.fhir({ method: 'GET', url: '/fhir/Patient/bad$id' })).statusCode, 400);
@@ -163,6 +207,7 @@ t.test('Patient validation: nothing malformed is written', async (t) => {
     { name: 'a wrong resourceType', body: { ...patient(), resourceType: 'Observation' }, status: 400, expression: 'Patient.resourceType' },
     { name: 'an invalid gender code', body: patient(undefined, { gender: 'f' }), status: 400, expression: 'Patient.gender' },
     { name: 'a nested error', body: patient(undefined, { name: [{ given: 'Ann' }] }), status: 400, expression: 'Patient.name[0].given' },
+    { name: 'a generalPractitioner that is a user but not a clinician', body: { generalPractitionerIsAdmin: true }, status: 422, expression: 'Patient.generalPractitioner' },
     { name: 'a reference to a missing practitioner', body: patient(undefined, { generalPractitioner: [{ reference: `Practitioner/${randomUUID()}` }] }), status: 422, expression: 'Patient.generalPractitioner' },
     { name: 'an unknown blood type', body: patient(undefined, { extension: [{ url: 'http://hms.example.org/fhir/StructureDefinition/patient-blood-type', valueCode: 'Z+' }] }), status: 422 },
     { name: 'a birth date in the future', body: patient(undefined, { birthDate: '2999-01-01' }), status: 422, expression: 'Patient.birthDate' },
@@ -171,7 +216,10 @@ t.test('Patient validation: nothing malformed is written', async (t) => {
   for (const c of cases) {
     t.test(`refuses ${c.name} with ${c.status} and an OperationOutcome`, async (t) => {
       const before = await countBefore();
-      const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: c.body as object });
+      const payload = (c.body as { generalPractitionerIsAdmin?: boolean }).generalPractitionerIsAdmin
+        ? patient(undefined, { generalPractitioner: [{ reference: `Practitioner/${h.userId}` }] })
+        : c.body;
+      const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: payload as object });
       t.equal(res.statusCode, c.status, res.body);
       const body = res.json();
       t.equal(body.resourceType, 'OperationOutcome');

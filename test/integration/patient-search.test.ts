@@ -81,6 +81,26 @@ t.test('Patient search', async (t) => {
     await expectKeys('birthdate:missing=false', ['chalmers', 'chen', 'muller', 'okafor']);
   });
 
+  t.test('date edge cases: OR with the unknown-birth-date sentinel, instants on a DATE column, years past 9999', async () => {
+    await expectKeys('birthdate=lt1900,gt2100', []);
+    await expectKeys('birthdate=ge1974-12-25T10:00Z', ['chalmers', 'chen', 'muller']);
+    await expectKeys('birthdate=eq1974-12-25T10:00Z', []);
+    await expectKeys('birthdate=le1974-12-25T10:00Z', ['chalmers', 'okafor']);
+    await expectKeys('_lastUpdated=gt9999', []);
+    await expectKeys('_lastUpdated=lt9999', Object.keys(ids));
+    await expectKeys('birthdate=gt0050', ['chalmers', 'chen', 'muller', 'okafor']);
+  });
+
+  t.test('ids match case-sensitively', async () => {
+    await expectKeys(`_id=${ids.chen!.toUpperCase()}`, []);
+  });
+
+  t.test('an unknown modifier is a 400 even in lenient mode; :[type] narrows a reference', async () => {
+    const res = await h.fhir({ method: 'GET', url: `/fhir/Patient?${scope}&family:text=zzz` });
+    t.equal(res.statusCode, 400);
+    t.equal(res.json().resourceType, 'OperationOutcome');
+  });
+
   t.test('a malformed date is a 400', async () => {
     const res = await h.fhir({ method: 'GET', url: `/fhir/Patient?birthdate=1974-13` });
     t.equal(res.statusCode, 400);
@@ -130,6 +150,8 @@ t.test('Patient search', async (t) => {
     await expectKeys(`general-practitioner=${doctorId}`, ['gp']);
     await expectKeys(`general-practitioner=Practitioner/${doctorId}`, ['gp']);
     await expectKeys(`general-practitioner:missing=false`, ['gp']);
+    await expectKeys(`general-practitioner:Practitioner=${doctorId}`, ['gp']);
+    await expectKeys(`general-practitioner:Organization=${doctorId}`, []);
     const row = await h.db('patients').where({ id: ids.gp }).first();
     t.equal(row.primary_doctor_id, doctorId, 'the first Practitioner lands in primary_doctor_id');
   });
@@ -160,6 +182,7 @@ t.test('Patient search', async (t) => {
     const zero = await search('_count=0&_total=accurate');
     t.equal(zero.total, 6);
     t.equal(zero.entry, undefined);
+    t.equal((await search('_count=0')).total, undefined, '_count=0 alone does not claim a total of 0');
   });
 
   t.test('_summary=true and _elements mark results SUBSETTED', async () => {
@@ -202,6 +225,8 @@ t.test('Patient search', async (t) => {
   t.test('a tampered cursor is a 400', async () => {
     const res = await h.fhir({ method: 'GET', url: `/fhir/Patient?_cursor=bm9wZQ` });
     t.equal(res.statusCode, 400);
+    const objectValues = Buffer.from(JSON.stringify(['n', [1, 2]])).toString('base64url');
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient?_cursor=${objectValues}` })).statusCode, 400);
   });
 
   t.test('unknown parameters: ignored with a warning entry, or 400 with Prefer: handling=strict', async () => {
@@ -220,6 +245,8 @@ t.test('Patient search', async (t) => {
     t.equal(res.statusCode, 200, res.body);
     t.same(keys(res.json()), ['chen']);
     t.match(res.json().link[0].url, /family=chen/);
+    const json = await h.fhir({ method: 'POST', url: '/fhir/Patient/_search', payload: { _sort: 1 } });
+    t.equal(json.statusCode, 415, 'a JSON body is not a parameter list');
   });
 
   t.test('searchset Bundles carry fullUrl and search.mode', async () => {

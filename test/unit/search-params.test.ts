@@ -69,9 +69,20 @@ t.test('ignores unknown parameters with a reason in lenient mode and refuses the
   t.equal(statusThrown(() => parseSearch(def, { foo: 'bar' }, { ...opts, strict: true })), 400);
 });
 
-t.test('refuses a modifier the parameter type does not support', async (t) => {
+t.test('refuses a modifier the parameter type does not support, in lenient mode too (ignoring it would widen the result)', async (t) => {
   t.equal(statusThrown(() => parseSearch(def, { 'birthdate:exact': '2000' }, { ...opts, strict: true })), 400);
-  t.match(parseSearch(def, { 'birthdate:exact': '2000' }, opts).ignored, [{ name: 'birthdate:exact' }]);
+  t.equal(statusThrown(() => parseSearch(def, { 'family:text': 'zzz' }, opts)), 400);
+  t.equal(statusThrown(() => parseSearch(def, { 'general-practitioner:Patient': '1' }, opts)), 400);
+});
+
+t.test('reads :[type] on a reference parameter as a target type', async (t) => {
+  const p = parseSearch(def, { 'general-practitioner:Practitioner': '123' }, opts).params[0]!;
+  t.equal(p.targetType, 'Practitioner');
+  t.equal(p.modifier, undefined);
+});
+
+t.test('reads years below 100 as themselves, not as 19xx', async (t) => {
+  t.equal(parseDateParam('0050', 'birthdate').start.toISOString(), '0050-01-01T00:00:00.000Z');
 });
 
 t.test('caps _count and validates result parameters', async (t) => {

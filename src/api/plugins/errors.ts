@@ -18,8 +18,9 @@ const MESSAGE_BY_CODE: Record<string, string> = {
 };
 
 /** Maps a database error to a client error where it is the client's fault; undefined otherwise. */
-function databaseClientError(err: { code?: string; errno?: number; message?: string }): FhirError | undefined {
-  const code = err.code ?? '';
+function databaseClientError(err: { code?: string; nativeError?: { code?: string } }): FhirError | undefined {
+  // Objection wraps driver errors (DataError, UniqueViolationError ...) and keeps the code on nativeError
+  const code = err.nativeError?.code ?? err.code ?? '';
   if (code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     return new FhirError(409, 'The resource conflicts with an existing one (a unique value is already taken)', 'duplicate');
   }
@@ -28,6 +29,9 @@ function databaseClientError(err: { code?: string; errno?: number; message?: str
   }
   if (code === 'ER_CHECK_CONSTRAINT_VIOLATED' || code === 'SQLITE_CONSTRAINT_CHECK' || code === 'ER_CONSTRAINT_FAILED') {
     return new FhirError(422, 'A value is outside the range this server accepts', 'business-rule');
+  }
+  if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY') {
+    return new FhirError(503, 'The database is busy with a conflicting change; retry the request', 'transient', { 'Retry-After': '1' });
   }
   if (code === 'ER_DATA_TOO_LONG' || code === 'ER_TRUNCATED_WRONG_VALUE' || code === 'ER_WARN_DATA_OUT_OF_RANGE') {
     return new FhirError(422, 'A value does not fit the column that stores it', 'too-long');
@@ -39,7 +43,7 @@ function databaseClientError(err: { code?: string; errno?: number; message?: str
 export function toFhirError(err: FastifyError | Error): FhirError {
   if (err instanceof FhirError) return err;
   const fe = err as FastifyError & { code?: string };
-  const db = databaseClientError(fe as { code?: string });
+  const db = databaseClientError(fe as { code?: string; nativeError?: { code?: string } });
   if (db) return db;
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 500) return new FhirError(500, 'Internal server error; the details are in the server log', 'exception');

@@ -41,6 +41,15 @@ export function requireJsonBody(request: FastifyRequest): void {
   }
 }
 
+/** Throws 415 unless a POST _search body is form-encoded (or absent). https://hl7.org/fhir/R4/http.html#search */
+export function requireFormBody(request: FastifyRequest): void {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (request.body === undefined || request.body === null) return;
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new FhirError(415, `POST _search takes application/x-www-form-urlencoded parameters, not '${type || '(none)'}'`, 'not-supported');
+  }
+}
+
 export default fp(async (app) => {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser(['application/fhir+json', 'application/json+fhir'], { parseAs: 'string' }, parseJson);

@@ -2,10 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
 import { findLoginUser, touchLastLogin } from '../../db/user-repository.js';
-import { countLoginFailures } from '../../db/audit-log.js';
 import { verifyPassword } from '../../auth/passwords.js';
 import { endSession, startSession } from '../../auth/sessions.js';
-import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
+import { loginGate, loginSucceeded } from '../../auth/throttle.js';
 import { auditRequest, bearerToken } from '../plugins/authenticate.js';
 
 const loginBody = {
@@ -31,21 +30,20 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
   app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in with email and password; returns a bearer token', body: loginBody, response: tokenResponse } }, async (request, reply) => {
     const { email, password } = request.body as { email: string; password: string };
     const cfg = app.config;
-    const since = dateToSqlTimestamp(new Date(Date.now() - cfg.HMS_LOGIN_WINDOW * 1000));
+    // Counted before the password is checked, for the IP and for the email (known or not): see auth/throttle.ts.
+    const client = { ip: request.ip, email };
+    const gate = await loginGate(app.db, client, cfg);
     const user = await findLoginUser(app.db, email);
-    const [byIp, byUser] = await Promise.all([
-      countLoginFailures(app.db, since, { ip: request.ip }),
-      user ? countLoginFailures(app.db, since, { userId: user.id }) : Promise.resolve(0),
-    ]);
-    if (byIp >= cfg.HMS_LOGIN_MAX_FAILURES || byUser >= cfg.HMS_LOGIN_MAX_FAILURES) {
+    if (!gate.allowed) {
       await auditRequest(request, { action: 'login-throttled', success: false, reason: 'too many failed logins', userId: user?.id });
-      throw new FhirError(429, 'Too many failed logins: try again later', 'throttled', { 'Retry-After': String(cfg.HMS_LOGIN_WINDOW) });
+      throw new FhirError(429, 'Too many failed logins: try again later', 'throttled', { 'Retry-After': String(gate.retryAfter) });
     }
     const ok = await verifyPassword(password, user?.status === 'active' ? user.password_hash : undefined, cfg.HMS_BCRYPT_COST);
     if (!ok || !user) {
       await auditRequest(request, { action: 'login', success: false, reason: user ? 'wrong password or inactive account' : 'unknown email', userId: user?.id });
       throw new FhirError(401, INVALID, 'login');
     }
+    await loginSucceeded(app.db, client);
     const token = await startSession(app.db, user.id, { ip: request.ip, userAgent: request.headers['user-agent'], ttlSeconds: cfg.HMS_SESSION_TTL });
     await touchLastLogin(app.db, user.id);
     await auditRequest(request, { action: 'login', success: true, userId: user.id });

@@ -5,7 +5,7 @@ import {
   createResource, deleteResource, instanceHistory, readResource, searchResources, updateResource, vreadResource,
 } from '../../fhir/interactions.js';
 import type { Query } from '../../fhir/search/params.js';
-import { FHIR_JSON, negotiate, requireJsonBody } from '../plugins/fhir-json.js';
+import { FHIR_JSON, negotiate, requireFormBody, requireJsonBody } from '../plugins/fhir-json.js';
 import { baseUrl, fhirContext, sendResource } from './fhir-context.js';
 
 const anyResource = { type: 'object', additionalProperties: true, description: 'A FHIR R4 resource (application/fhir+json)' } as const;
@@ -31,6 +31,7 @@ function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
       return reply.type(FHIR_JSON).send(bundle);
     });
     app.post(`/fhir/${type}/_search`, { schema: { tags, summary: `Search ${type} (form-encoded parameters)` } }, async (request, reply) => {
+      requireFormBody(request);
       const body = (request.body ?? {}) as Query;
       const query = { ...(request.query as Query), ...body };
       const bundle = await searchResources(fhirContext(request), type, query, selfUrl(request, type, query));

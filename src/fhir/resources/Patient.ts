@@ -30,7 +30,10 @@ export const PatientDefinition = defineResource<Patient>({
     checkOneOf(extensionValue(p, PATIENT_EXTENSIONS.bloodType, 'valueCode'), BLOOD_TYPES, `Patient.extension('${PATIENT_EXTENSIONS.bloodType}')`);
   },
   references: [
-    { column: 'primary_doctor_id', expression: 'Patient.generalPractitioner', targetType: 'Practitioner', table: 'users' },
+    {
+      column: 'primary_doctor_id', expression: 'Patient.generalPractitioner', targetType: 'Practitioner', table: 'users',
+      where: { role: ['doctor', 'nurse'] }, softDelete: true,
+    },
   ],
   summaryElements: ['identifier', 'active', 'name', 'telecom', 'gender', 'birthDate', 'deceasedBoolean', 'deceasedDateTime', 'address', 'managingOrganization', 'link'],
   searchParams: [

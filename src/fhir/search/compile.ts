@@ -10,44 +10,61 @@ import { approximate, type DateRange } from './dates.js';
 import type { ParsedParam, SearchRequest, TokenParam } from './params.js';
 import { normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
+import { dialectOf } from '../../db/dialect.js';
 
 type QB = Knex.QueryBuilder;
 
 const likeEscape = (s: string): string => s.replace(/[!%_]/g, (c) => '!' + c);
 const ESCAPE = " ESCAPE '!'";
 
-function sqlBound(d: Date, kind: 'date' | 'timestamp' | undefined, roundUp: boolean): string {
-  if (kind === 'date') {
-    const day = d.toISOString().slice(0, 10);
-    const exact = d.getTime() === Date.parse(day + 'T00:00:00Z');
-    if (exact || !roundUp) return day;
-    return new Date(Date.parse(day + 'T00:00:00Z') + 86_400_000).toISOString().slice(0, 10);
-  }
-  // TIMESTAMP columns hold whole seconds: a bound inside a second rounds up to the next one
-  const ms = d.getTime();
-  return dateToSqlTimestamp(new Date(roundUp && ms % 1000 ? ms - (ms % 1000) + 1000 : ms - (ms % 1000)));
+const DAY_MS = 86_400_000;
+const MIN_MS = Date.UTC(1, 0, 1) - 1; // below year 1 every bound is open
+const MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** A bound as the SQL literal a DATE ('YYYY-MM-DD') or TIMESTAMP ('YYYY-MM-DD HH:MM:SS') column compares with. */
+function literal(ms: number, kind: 'date' | 'timestamp'): string {
+  const clamped = Math.min(Math.max(ms, Date.UTC(1, 0, 1)), MAX_MS);
+  const d = new Date(clamped);
+  return kind === 'date' ? d.toISOString().slice(0, 10) : dateToSqlTimestamp(d);
 }
 
-function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'timestamp' | undefined): void {
-  const lo = sqlBound(range.start, kind, true);
-  const hi = sqlBound(range.end, kind, true);
+/**
+ * One date condition. A stored value v stands for the range [v, v + unit) (a day for DATE columns,
+ * a second for TIMESTAMP ones) and the search value for [lo, hi); the prefixes compare ranges as
+ * https://hl7.org/fhir/R4/search.html#prefix says. Every comparison is turned into `col >= x` or
+ * `col < x` with x on the column's own grid, so DATE and TIMESTAMP columns compare alike on MySQL
+ * and SQLite.
+ */
+function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'timestamp' = 'timestamp'): void {
+  const unit = kind === 'date' ? DAY_MS : 1000;
+  const floor = (ms: number): number => Math.floor(ms / unit) * unit;
+  const ceil = (ms: number): number => Math.ceil(ms / unit) * unit;
+  const atLeast = (ms: number): void => { if (ms > MAX_MS) q.whereRaw('1 = 0'); else if (ms > MIN_MS) q.where(col, '>=', literal(ms, kind)); };
+  const below = (ms: number): void => { if (ms <= MIN_MS) q.whereRaw('1 = 0'); else if (ms <= MAX_MS) q.where(col, '<', literal(ms, kind)); };
+  const lo = range.start.getTime();
+  const hi = range.end.getTime();
   switch (range.prefix) {
-    case 'eq': q.where(col, '>=', lo).andWhere(col, '<', hi); break;
-    case 'ne': q.where((w) => w.where(col, '<', lo).orWhere(col, '>=', hi)); break;
-    case 'gt': case 'sa': q.where(col, '>=', hi); break;
-    case 'lt': case 'eb': q.where(col, '<', lo); break;
-    case 'ge': q.where(col, '>=', lo); break;
-    case 'le': q.where(col, '<', hi); break;
+    case 'eq': atLeast(ceil(lo)); below(floor(hi - unit) + unit); break; // [v, v+unit) inside [lo, hi)
+    case 'ne': q.where((w) => {
+      w.orWhere(col, '<', literal(ceil(lo), kind)).orWhere(col, '>=', literal(floor(hi - unit) + unit, kind));
+    }); break;
+    case 'gt': atLeast(floor(hi - unit) + unit); break; // v + unit > hi
+    case 'lt': below(ceil(lo)); break; // v < lo
+    case 'ge': atLeast(floor(lo - unit) + unit); break; // v + unit > lo
+    case 'le': below(ceil(hi)); break; // v < hi
+    case 'sa': atLeast(ceil(hi)); break; // v >= hi
+    case 'eb': below(floor(lo - unit) + unit); break; // v + unit <= lo
     case 'ap': {
       const a = approximate(range);
-      q.where(col, '>=', sqlBound(a.start, kind, false)).andWhere(col, '<', sqlBound(a.end, kind, true));
+      atLeast(floor(a.start.getTime() - unit) + unit);
+      below(ceil(a.end.getTime()));
       break;
     }
   }
 }
 
 function referenceCandidates(p: ParsedParam, value: string): string[] {
-  const targets = p.def.targets ?? [];
+  const targets = p.targetType ? [p.targetType] : p.def.targets ?? [];
   const m = value.match(/(?:^|\/)([A-Z][A-Za-z]+)\/([^/]+?)(?:\/_history\/[^/]+)?$/);
   if (m) {
     if (targets.length && !targets.includes(m[1]!)) throw badRequest(`Parameter ${p.def.name} cannot refer to ${m[1]}`);
@@ -66,7 +83,7 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): v
   }
   if (def.type === 'date') {
     q.where((w) => {
-      for (const range of p.dates) w.orWhere((x) => dateCondition(x, col, range, def.dateKind));
+      w.where((any) => { for (const range of p.dates) any.orWhere((x) => dateCondition(x, col, range, def.dateKind)); });
       if (def.missingValues?.length) w.whereNotIn(col, def.missingValues as string[]);
     });
     return;
@@ -75,7 +92,11 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): v
     const values = p.tokens.flatMap((tok) => tokenColumnValues(def, tok));
     if (p.modifier === 'not') q.whereNotIn(col, values as string[]);
     else if (values.length === 0) q.whereRaw('1 = 0');
-    else q.whereIn(col, values as string[]);
+    else {
+      q.whereIn(col, values as string[]);
+      // ids are case-sensitive; MySQL's collation is not (see whereExactId)
+      if (def.caseSensitive && dialectOf(db) === 'mysql') q.whereRaw(`BINARY ${col} IN (${values.map(() => 'BINARY ?').join(', ')})`, values as string[]);
+    }
     return;
   }
   if (def.type === 'reference') {
@@ -92,7 +113,6 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): v
     });
     return;
   }
-  void db;
   throw badRequest(`Search on ${def.type} parameter ${def.name} is not supported`);
 }
 
@@ -157,10 +177,15 @@ const qualify = (expr: string): string => (/^[a-z_][a-z0-9_]*$/i.test(expr) ? `t
 
 export interface OrderKey { expr: string; descending: boolean }
 
-/** The ORDER BY keys of a request: the requested sorts, then id as the tie-breaker. */
-export function orderKeys(req: Pick<SearchRequest, 'sort'>): OrderKey[] {
+/**
+ * The ORDER BY keys of a request: the requested sorts, then id as the tie-breaker. Text sorts
+ * ignore case on both dialects (MySQL's collation does; SQLite needs NOCASE).
+ */
+export function orderKeys(req: Pick<SearchRequest, 'sort'>, dialect: 'mysql' | 'sqlite'): OrderKey[] {
   const keys: OrderKey[] = [];
-  for (const s of req.sort) for (const e of s.expressions) keys.push({ expr: qualify(e), descending: s.descending });
+  for (const s of req.sort) {
+    for (const e of s.expressions) keys.push({ expr: qualify(e) + (s.text && dialect === 'sqlite' ? ' COLLATE NOCASE' : ''), descending: s.descending });
+  }
   if (!keys.some((k) => k.expr === 't.id')) keys.push({ expr: 't.id', descending: false });
   return keys;
 }
@@ -175,6 +200,7 @@ export function decodeCursor(raw: string, keys: number): Cursor {
   try {
     const arr = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
     if (!Array.isArray(arr) || arr.length !== keys + 1 || (arr[0] !== 'n' && arr[0] !== 'p')) throw new Error('shape');
+    if (!arr.slice(1).every((v) => v === null || typeof v === 'string' || typeof v === 'number')) throw new Error('values');
     return { direction: arr[0] === 'n' ? 'next' : 'prev', values: arr.slice(1) };
   } catch {
     throw badRequest('Invalid or stale _cursor: start the search again from its first page');

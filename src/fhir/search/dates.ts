@@ -13,6 +13,13 @@ export interface DateRange {
 
 const DATE_RE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
+/** A UTC midnight; unlike Date.UTC it does not read years 0-99 as 1900-1999. */
+export function utc(year: number, monthIndex: number, day: number): Date {
+  const d = new Date(Date.UTC(2000, monthIndex, day));
+  d.setUTCFullYear(year, monthIndex, day);
+  return d;
+}
+
 /** Splits an optional two-letter prefix from a search value. */
 export function splitPrefix(raw: string): { prefix: DatePrefix; value: string } {
   const p = raw.slice(0, 2) as DatePrefix;
@@ -29,7 +36,7 @@ export function parseDateParam(raw: string, name: string): DateRange {
   const year = Number(y);
   const month = mo ? Number(mo) : 1;
   const day = d ? Number(d) : 1;
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) {
+  if (month < 1 || month > 12 || day < 1 || day > utc(year, month, 0).getUTCDate()) {
     throw badRequest(`Invalid date '${raw}' for search parameter ${name}: no such day`);
   }
   let start: Date;
@@ -42,14 +49,14 @@ export function parseDateParam(raw: string, name: string): DateRange {
     if (frac) start = new Date(Math.floor(start.getTime()));
     end = new Date(start.getTime() + stepMs);
   } else if (d) {
-    start = new Date(Date.UTC(year, month - 1, day));
-    end = new Date(Date.UTC(year, month - 1, day + 1));
+    start = utc(year, month - 1, day);
+    end = utc(year, month - 1, day + 1);
   } else if (mo) {
-    start = new Date(Date.UTC(year, month - 1, 1));
-    end = new Date(Date.UTC(year, month, 1));
+    start = utc(year, month - 1, 1);
+    end = utc(year, month, 1);
   } else {
-    start = new Date(Date.UTC(year, 0, 1));
-    end = new Date(Date.UTC(year + 1, 0, 1));
+    start = utc(year, 0, 1);
+    end = utc(year + 1, 0, 1);
   }
   return { prefix, start, end };
 }

@@ -7,7 +7,8 @@ import { applyFilters, applyKeyset, decodeCursor, encodeCursor, orderKeys, type 
 import { parseSearch, type Query, type SearchRequest } from './params.js';
 import { currentQuery, storedFromRow, type Row } from '../../db/resource-repository.js';
 import { shapeResource, type Bundle, type BundleEntry } from '../bundle.js';
-import { operationOutcome } from '../outcome.js';
+import { badRequest, operationOutcome } from '../outcome.js';
+import { dialectOf } from '../../db/dialect.js';
 
 export const DEFAULT_COUNT = 20;
 
@@ -18,6 +19,7 @@ function parse(ctx: FhirContext, def: ResourceDefinition, query: Query): SearchR
 /** Ids of the resources matching a query (used by conditional interactions). */
 export async function runSearch(ctx: FhirContext, def: ResourceDefinition, query: Query, opts: { idsOnly: true; limit: number }): Promise<string[]> {
   const req = parse(ctx, def, query);
+  if (req.params.length === 0) throw badRequest('Conditional criteria need at least one search parameter (e.g. identifier=system|value)');
   const q = ctx.db(`${def.table} as t`).select('t.id').limit(opts.limit);
   applyFilters(ctx.db, q, def, req);
   return (await q).map((r: Row) => String(r.id));
@@ -46,14 +48,14 @@ const cursorOf = (row: Row, keys: OrderKey[], direction: Cursor['direction']): C
 export async function searchBundle(ctx: FhirContext, type: string, query: Query, selfUrl: string): Promise<Bundle> {
   const def = definitionOf(type);
   const req = parse(ctx, def, query);
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: pageUrl(selfUrl, req.cursor ? decodeCursor(req.cursor, orderKeys(req).length) : undefined) }] };
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: pageUrl(selfUrl, req.cursor ? decodeCursor(req.cursor, orderKeys(req, dialectOf(ctx.db)).length) : undefined) }] };
   const entries: BundleEntry[] = [];
   let ids: string[] = [];
 
   if (req.summary === 'count') {
     bundle.total = await countMatches(ctx.db, def, req);
   } else {
-    const keys = orderKeys(req);
+    const keys = orderKeys(req, dialectOf(ctx.db));
     const cursor = req.cursor ? decodeCursor(req.cursor, keys.length) : undefined;
     let rows: Row[] = [];
     let more = false;
@@ -81,7 +83,7 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
       entries.push({ fullUrl: `${ctx.baseUrl}/${def.type}/${stored.row.id}`, resource, search: { mode: 'match' } });
     }
     if (req.total === 'accurate' || req.total === 'estimate') bundle.total = await countMatches(ctx.db, def, req);
-    else if (req.total === undefined && !cursor && !more) bundle.total = rows.length;
+    else if (req.total === undefined && req.count > 0 && !cursor && !more) bundle.total = rows.length;
   }
 
   if (req.ignored.length) {

@@ -15,6 +15,8 @@ export interface TokenParam { system?: string; code?: string; hasSystem: boolean
 export interface ParsedParam {
   def: SearchParamDef;
   modifier?: Modifier;
+  /** References: the :[type] modifier (e.g. general-practitioner:Practitioner=123). */
+  targetType?: string;
   /** OR-joined values (comma separated in the query). */
   strings: string[];
   dates: DateRange[];
@@ -22,7 +24,7 @@ export interface ParsedParam {
   missing?: boolean;
 }
 
-export interface SortKey { name: string; descending: boolean; expressions: string[] }
+export interface SortKey { name: string; descending: boolean; expressions: string[]; text: boolean }
 
 export type TotalMode = 'none' | 'estimate' | 'accurate';
 export type SummaryMode = 'true' | 'false' | 'text' | 'data' | 'count';
@@ -84,9 +86,11 @@ export function parseToken(raw: string): TokenParam {
   return { system: system || undefined, code: code || undefined, hasSystem: true };
 }
 
-function asList(v: string | string[] | undefined): string[] {
+function asList(v: unknown): string[] {
   if (v === undefined) return [];
-  return Array.isArray(v) ? v : [v];
+  const list = Array.isArray(v) ? v : [v];
+  if (!list.every((x) => typeof x === 'string')) throw badRequest('Search parameter values must be strings');
+  return list as string[];
 }
 
 function one(query: Query, name: string): string | undefined {
@@ -111,13 +115,17 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
       ignore(key, `Unknown search parameter '${name}' for ${def.type}`);
       continue;
     }
-    const modifier = modifierRaw as Modifier | undefined;
-    if (modifier && !(MODIFIERS_BY_TYPE[def2.type] ?? []).includes(modifier)) {
-      ignore(key, `Modifier ':${modifierRaw}' is not supported on ${def2.type} parameter '${name}'`);
-      continue;
+    let modifier = modifierRaw as Modifier | undefined;
+    let targetType: string | undefined;
+    if (modifierRaw && def2.type === 'reference' && (def2.targets ?? []).includes(modifierRaw)) {
+      targetType = modifierRaw;
+      modifier = undefined;
+    } else if (modifier && !(MODIFIERS_BY_TYPE[def2.type] ?? []).includes(modifier)) {
+      // an unknown modifier changes what the client asked for: ignoring it would widen the result
+      throw badRequest(`Modifier ':${modifierRaw}' is not supported on ${def2.type} parameter '${name}'`);
     }
     for (const raw of asList(rawValue)) {
-      const parsed: ParsedParam = { def: def2, modifier, strings: [], dates: [], tokens: [] };
+      const parsed: ParsedParam = { def: def2, modifier, targetType, strings: [], dates: [], tokens: [] };
       if (modifier === 'missing') {
         if (raw !== 'true' && raw !== 'false') throw badRequest(`${key} takes true or false, not '${raw}'`);
         parsed.missing = raw === 'true';
@@ -151,7 +159,7 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
         ignore('_sort', `Cannot sort ${def.type} by '${name}'`);
         continue;
       }
-      req.sort.push({ name, descending, expressions: p.sort });
+      req.sort.push({ name, descending, expressions: p.sort, text: p.type === 'string' });
     }
   }
 

@@ -1,0 +1,70 @@
+/**
+ * Login throttling. Every login attempt is counted, per client IP and per email, BEFORE the
+ * password is checked, in one transaction on the shared database: concurrent attempts are counted
+ * one after the other (on every API process), so they cannot race past the limit. Known and unknown
+ * emails are counted alike, so the throttle does not reveal which accounts exist. A successful login
+ * forgets its email's counter and takes its attempt back from the IP's counter (many users behind one
+ * hospital NAT who log in correctly do not lock that address); a failed one stays counted.
+ */
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import { inTransaction } from '../db/transactions.js';
+import { forgetAttempt, purgeExpiredAttempts, registerAttemptWindow, releaseAttempt } from '../db/login-attempt-repository.js';
+
+export interface ThrottleConfig {
+  HMS_LOGIN_MAX_FAILURES: number;
+  HMS_LOGIN_WINDOW: number;
+}
+
+export interface LoginClient {
+  ip: string;
+  email: string;
+}
+
+export interface GateResult {
+  /** Both counters are within HMS_LOGIN_MAX_FAILURES. */
+  allowed: boolean;
+  /** When refused: whole seconds until every exceeded window has ended (0 when allowed). */
+  retryAfter: number;
+}
+
+/** One expired-counter cleanup per this many gate calls, on average. */
+const PURGE_ONE_IN = 100;
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/** Counter key of a client address. */
+export const ipKey = (ip: string): string => sha256(`ip:${ip}`);
+/** Counter key of an email (trimmed, lower-cased). */
+export const emailKey = (email: string): string => sha256(`email:${email.trim().toLowerCase()}`);
+
+/**
+ * Counts this attempt against the client's IP and the email, then says whether it may go on.
+ * The keys are upserted in a fixed (sorted) order so two gates never wait on each other's rows
+ * crosswise; a deadlock victim is retried by inTransaction.
+ */
+export async function loginGate(db: Knex, client: LoginClient, cfg: ThrottleConfig): Promise<GateResult> {
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const window = cfg.HMS_LOGIN_WINDOW;
+  const keys = [ipKey(client.ip), emailKey(client.email)].sort();
+  const counts = await inTransaction(db, async (trx) => {
+    const out = [];
+    for (const key of keys) out.push(await registerAttemptWindow(trx, key, now, window));
+    return out;
+  }, 5);
+  if (Math.random() * PURGE_ONE_IN < 1) {
+    // housekeeping only: an expired counter behaves like a missing one
+    await purgeExpiredAttempts(db, new Date(now.getTime() - window * 1000)).catch(() => undefined);
+  }
+  const exceeded = counts.filter((c) => c.attempts > cfg.HMS_LOGIN_MAX_FAILURES);
+  if (exceeded.length === 0) return { allowed: true, retryAfter: 0 };
+  // A window that started at S is over once now - window > S (whole seconds), i.e. at S + window + 1.
+  const ends = Math.max(...exceeded.map((c) => c.windowStart.getTime() / 1000 + window + 1));
+  return { allowed: false, retryAfter: Math.max(1, Math.ceil(ends - now.getTime() / 1000)) };
+}
+
+/** After a successful login: forget the email's counter and take this attempt back from the IP's. */
+export async function loginSucceeded(db: Knex, client: LoginClient): Promise<void> {
+  await forgetAttempt(db, emailKey(client.email));
+  await releaseAttempt(db, ipKey(client.ip));
+}

@@ -1,0 +1,25 @@
+/** Transactions that are retried when the database aborted them for a lock conflict. */
+import type { Knex } from 'knex';
+
+const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'SQLITE_BUSY']);
+
+/** The driver error code of an error, looking through Objection's wrappers. */
+export function dbErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: string; nativeError?: { code?: string } } | null;
+  return e?.nativeError?.code ?? e?.code;
+}
+
+/**
+ * Runs fn in a transaction; when InnoDB picks it as a deadlock victim (or a lock wait times out)
+ * the whole transaction is rolled back by the database, so running it again is safe.
+ */
+export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(fn);
+    } catch (err) {
+      if (attempt >= attempts || !RETRYABLE.has(dbErrorCode(err) ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+    }
+  }
+}
