@@ -17,6 +17,7 @@ import * as m0102 from './0102_resource_history.js';
 import * as m0103 from './0103_search_string.js';
 import * as m0104 from './0104_search_token.js';
 import * as m0105 from './0105_conditional_locks.js';
+import * as m0106 from './0106_login_attempts.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -39,4 +40,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0103_search_string': m0103,
   '0104_search_token': m0104,
   '0105_conditional_locks': m0105,
+  '0106_login_attempts': m0106,
 };
