@@ -23,27 +23,36 @@ interface Pending { row: Record<string, unknown>; resolve: () => void; reject: (
 
 const MAX_BATCH = 500;
 
+/** The security_logs row of an entry (columns cut to their widths). */
+export function securityLogRow(entry: SecurityLogEntry): Record<string, unknown> {
+  return {
+    id: uuidv7(),
+    user_id: entry.userId ?? null,
+    action: entry.action.slice(0, 100),
+    resource_type: entry.resourceType?.slice(0, 50) ?? null,
+    resource_id: entry.resourceId?.slice(0, 36) ?? null,
+    ip_address: entry.ipAddress?.slice(0, 45) ?? null,
+    user_agent: entry.userAgent ?? null,
+    timestamp: nowSeconds().sql,
+    success: entry.success,
+    failure_reason: entry.failureReason ?? null,
+    additional_data: entry.additionalData ? JSON.stringify(entry.additionalData) : null,
+  };
+}
+
 export class AuditLog {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
 
   constructor(private readonly db: Knex) {}
 
-  /** Stores one entry; resolves once it is committed. */
-  record(entry: SecurityLogEntry): Promise<void> {
-    const row = {
-      id: uuidv7(),
-      user_id: entry.userId ?? null,
-      action: entry.action.slice(0, 100),
-      resource_type: entry.resourceType?.slice(0, 50) ?? null,
-      resource_id: entry.resourceId?.slice(0, 36) ?? null,
-      ip_address: entry.ipAddress?.slice(0, 45) ?? null,
-      user_agent: entry.userAgent ?? null,
-      timestamp: nowSeconds().sql,
-      success: entry.success,
-      failure_reason: entry.failureReason ?? null,
-      additional_data: entry.additionalData ? JSON.stringify(entry.additionalData) : null,
-    };
+  /**
+   * Stores one entry; resolves once it is committed. Given a transaction, the row is written in it,
+   * so a data change and its audit row commit (or roll back) together.
+   */
+  record(entry: SecurityLogEntry, trx?: Knex.Transaction): Promise<void> {
+    const row = securityLogRow(entry);
+    if (trx) return trx('security_logs').insert(row).then(() => undefined);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ row, resolve, reject });
       this.flushing ??= this.drain();

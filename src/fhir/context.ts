@@ -10,8 +10,8 @@ export interface FhirContext {
   /** Prefer: handling=strict */
   strict: boolean;
   maxCount: number;
-  /** Records an access to patient data (security_logs). */
-  audit(event: AuditEvent): Promise<void>;
+  /** Records an access to patient data (security_logs); inside `trx` when given (data changes). */
+  audit(event: AuditEvent, trx?: Knex.Transaction): Promise<void>;
 }
 
 export interface AuditEvent {

@@ -80,6 +80,7 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
       if (matches.length > 1) throw preconditionFailed(`If-None-Exist criteria '${criteria}' match more than one ${type}`);
       if (matches.length === 1) {
         const existing = (await loadCurrent(ctx, def, matches[0]!, trx))!;
+        await ctx.audit({ action: 'create-conditional-match', resourceType: type, resourceId: existing.row.id as string, success: true }, trx);
         return { status: 200 as const, resource: present(def, existing), created: false };
       }
     }
@@ -87,9 +88,9 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
     const { incoming, columns, index } = await prepare(trx, def, body, id);
     const resource = withMeta(incoming, 1, sqlToInstant(now.sql)!);
     await insertResource(trx, def, { id, columns, resource, index, method: 'POST', userId: ctx.userId }, now.sql);
+    await ctx.audit({ action: 'create', resourceType: type, resourceId: id, success: true }, trx);
     return { status: 201 as const, resource, created: true };
   });
-  await ctx.audit({ action: result.created ? 'create' : 'create-conditional-match', resourceType: type, resourceId: result.resource.id, success: true });
   return result;
 }
 
@@ -150,9 +151,9 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
     if (current) await updateRow(trx, def, input, version, now.sql);
     else await insertResource(trx, def, input, now.sql);
     const created = !current || current.deleted;
+    await ctx.audit({ action: created ? 'create' : 'update', resourceType: type, resourceId: id, success: true, data: { version } }, trx);
     return { status: (created ? 201 : 200) as 200 | 201, resource, created };
   });
-  await ctx.audit({ action: 'update', resourceType: type, resourceId: id, success: true, data: { version: result.resource.meta?.versionId } });
   return result;
 }
 
@@ -164,10 +165,9 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
   await inTransaction(ctx.db, async (trx) => {
     const current = await loadCurrent(ctx, def, id, trx, true);
     if (!current) throw notFound(`${type}/${id} is not known`);
-    if (current.deleted) return;
-    await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
+    if (!current.deleted) await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
+    await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true, data: current.deleted ? { alreadyDeleted: true } : undefined }, trx);
   });
-  await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true });
 }
 
 /** Instance history, newest first, paged by version. https://hl7.org/fhir/R4/http.html#history */

@@ -1,5 +1,6 @@
 /** Bearer-token authentication of API requests, and the security-log writer bound to a request. */
 import fp from 'fastify-plugin';
+import type { Knex } from 'knex';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
 import { authenticateToken } from '../../auth/sessions.js';
@@ -26,6 +27,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 export async function auditRequest(
   request: FastifyRequest,
   event: { action: string; resourceType?: string; resourceId?: string; success: boolean; reason?: string; data?: Record<string, unknown>; userId?: string },
+  trx?: Knex.Transaction,
 ): Promise<void> {
   const params = (request.params ?? {}) as { type?: string; id?: string };
   await request.server.auditLog.record({
@@ -38,7 +40,7 @@ export async function auditRequest(
     success: event.success,
     failureReason: event.reason ?? null,
     additionalData: { method: request.method, route: request.routeOptions.url ?? null, ...(event.data ?? {}) },
-  });
+  }, trx);
 }
 
 const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer realm="hms"' };

@@ -28,7 +28,7 @@ export function fhirContext(request: FastifyRequest): FhirContext {
     userId: request.user?.userId,
     strict: preferences(request).handling === 'strict',
     maxCount: request.server.config.HMS_MAX_COUNT,
-    audit: (e) => auditRequest(request, { action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, success: e.success, reason: e.reason, data: e.data }),
+    audit: (e, trx) => auditRequest(request, { action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, success: e.success, reason: e.reason, data: e.data }, trx),
   };
 }
 
