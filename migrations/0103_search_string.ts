@@ -11,8 +11,9 @@ export async function up(knex: Knex): Promise<void> {
     t.string('param', 64).notNullable();
     binaryCollation(knex, t.string('value', 255).notNullable());
     t.string('norm', 255).notNullable();
-    t.index(['resource_type', 'param', 'norm'], indexName(knex, 'search_string', 'idx_lookup'));
-    t.index(['resource_id'], indexName(knex, 'search_string', 'idx_resource'));
+    // covering: a prefix match yields resource ids without touching the rows
+    t.index(['resource_type', 'param', 'norm', 'resource_id'], indexName(knex, 'search_string', 'idx_lookup'));
+    t.index(['resource_id', 'param'], indexName(knex, 'search_string', 'idx_resource'));
   });
 }
 

@@ -11,8 +11,8 @@ export async function up(knex: Knex): Promise<void> {
     t.string('param', 64).notNullable();
     binaryCollation(knex, t.string('system', 255).nullable());
     binaryCollation(knex, t.string('code', 255).notNullable());
-    t.index(['resource_type', 'param', 'code'], indexName(knex, 'search_token', 'idx_lookup'));
-    t.index(['resource_id'], indexName(knex, 'search_token', 'idx_resource'));
+    t.index(['resource_type', 'param', 'code', 'resource_id'], indexName(knex, 'search_token', 'idx_lookup'));
+    t.index(['resource_id', 'param'], indexName(knex, 'search_token', 'idx_resource'));
   });
 }
 

@@ -15,6 +15,7 @@ export interface Config {
   HMS_BODY_LIMIT: number;
   HMS_SESSION_TTL: number;
   HMS_SESSION_IDLE: number;
+  HMS_SESSION_CACHE: number;
   HMS_BCRYPT_COST: number;
   HMS_LOGIN_MAX_FAILURES: number;
   HMS_LOGIN_WINDOW: number;

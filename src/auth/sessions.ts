@@ -15,17 +15,63 @@ export async function startSession(db: Knex, userId: string, opts: { ip?: string
   return token;
 }
 
+const sqlTime = (s: string): number => Date.parse(String(s).replace(' ', 'T') + 'Z');
+
+interface CachedSession { session: SessionUser; validUntil: number; lastActivity: number }
+
+/**
+ * Live sessions this process has checked in the last few seconds, so that a burst of requests
+ * with one token costs one session lookup. A logout through this process drops the entry at once;
+ * a revocation elsewhere (another process, a suspension in the database) is seen within `ttlMs`.
+ */
+export class SessionCache {
+  private readonly entries = new Map<string, CachedSession>();
+
+  constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
+
+  get(tokenHash: string, now: number): CachedSession | undefined {
+    const hit = this.entries.get(tokenHash);
+    if (hit && hit.validUntil > now) return hit;
+    if (hit) this.entries.delete(tokenHash);
+    return undefined;
+  }
+
+  set(tokenHash: string, session: SessionUser, now: number): void {
+    if (this.ttlMs <= 0) return;
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    const validUntil = Math.min(now + this.ttlMs, sqlTime(session.expiresAt));
+    this.entries.set(tokenHash, { session, validUntil, lastActivity: sqlTime(session.lastActivity) });
+  }
+
+  forget(tokenHash: string): void {
+    this.entries.delete(tokenHash);
+  }
+}
+
 /** The user behind a live token, refreshing its idle clock; undefined when unknown, expired, idle or revoked. */
-export async function authenticateToken(db: Knex, token: string, idleSeconds: number): Promise<SessionUser | undefined> {
-  const now = new Date();
-  const session = await findLiveSession(db, hashToken(token), now, idleSeconds);
+export async function authenticateToken(db: Knex, token: string, idleSeconds: number, cache?: SessionCache): Promise<SessionUser | undefined> {
+  const now = Date.now();
+  const tokenHash = hashToken(token);
+  const cached = cache?.get(tokenHash, now);
+  if (cached && now - cached.lastActivity < idleSeconds * 1000) {
+    if (now - cached.lastActivity >= TOUCH_INTERVAL_MS) {
+      await touchSession(db, cached.session.sessionId, new Date(now));
+      cached.lastActivity = now;
+    }
+    return cached.session;
+  }
+  const session = await findLiveSession(db, tokenHash, new Date(now), idleSeconds);
   if (!session) return undefined;
-  const last = Date.parse(String(session.lastActivity).replace(' ', 'T') + 'Z');
-  if (!(now.getTime() - last < TOUCH_INTERVAL_MS)) await touchSession(db, session.sessionId, now);
+  if (!(now - sqlTime(session.lastActivity) < TOUCH_INTERVAL_MS)) {
+    await touchSession(db, session.sessionId, new Date(now));
+    session.lastActivity = new Date(now).toISOString().slice(0, 19).replace('T', ' ');
+  }
+  cache?.set(tokenHash, session, now);
   return session;
 }
 
 /** Revokes the session of a token; the id of its user when it was live, else undefined. */
-export async function endSession(db: Knex, token: string): Promise<string | undefined> {
+export async function endSession(db: Knex, token: string, cache?: SessionCache): Promise<string | undefined> {
+  cache?.forget(hashToken(token));
   return revokeSession(db, hashToken(token));
 }

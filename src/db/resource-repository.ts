@@ -103,9 +103,12 @@ export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUp
   return raw ? toStored(spec, raw) : undefined;
 }
 
-async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: IndexEntries | undefined): Promise<void> {
-  await trx('search_string').where({ resource_type: spec.type, resource_id: id }).delete();
-  await trx('search_token').where({ resource_type: spec.type, resource_id: id }).delete();
+async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: IndexEntries | undefined, fresh = false): Promise<void> {
+  if (!fresh) {
+    // a new id has no index rows; skipping the DELETE also spares InnoDB a gap lock on the id range
+    await trx('search_string').where({ resource_type: spec.type, resource_id: id }).delete();
+    await trx('search_token').where({ resource_type: spec.type, resource_id: id }).delete();
+  }
   if (!index) return;
   if (index.strings.length) {
     await trx('search_string').insert(index.strings.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
@@ -126,7 +129,7 @@ async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: 
 export async function insertResource(trx: Knex, spec: StorageSpec, input: WriteInput, at: string): Promise<void> {
   await modelOf(spec).query(trx).insert({ ...input.columns, id: input.id, version_id: 1, created_at: at, updated_at: at });
   await appendHistory(trx, spec, input.id, 1, input.method, at, input.resource, input.userId);
-  await writeIndex(trx, spec, input.id, input.index);
+  await writeIndex(trx, spec, input.id, input.index, true);
 }
 
 /** Writes version `version` over an existing row (also revives a soft-deleted one). */

@@ -9,6 +9,7 @@ export interface SessionUser {
   userId: string;
   role: string;
   lastActivity: string;
+  expiresAt: string;
 }
 
 export async function insertSession(db: Knex, s: { userId: string; tokenHash: string; ip?: string; userAgent?: string; now: Date; ttlSeconds: number }): Promise<void> {
@@ -35,7 +36,7 @@ export async function findLiveSession(db: Knex, tokenHash: string, now: Date, id
     .andWhere('s.last_activity', '>', dateToSqlTimestamp(new Date(now.getTime() - idleSeconds * 1000)))
     .andWhere('u.status', 'active')
     .whereNull('u.deleted_at')
-    .first('s.id as sessionId', 'u.id as userId', 'u.role as role', 's.last_activity as lastActivity');
+    .first('s.id as sessionId', 'u.id as userId', 'u.role as role', 's.last_activity as lastActivity', 's.expires_at as expiresAt');
   return row as SessionUser | undefined;
 }
 

@@ -1,5 +1,6 @@
 /** Transactions that are retried when the database aborted them for a lock conflict. */
 import type { Knex } from 'knex';
+import { dialectOf } from './dialect.js';
 
 const RETRYABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'SQLITE_BUSY']);
 
@@ -16,7 +17,8 @@ export function dbErrorCode(err: unknown): string | undefined {
 export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(fn);
+      // READ COMMITTED: no gap locks, so concurrent writers of new rows do not deadlock each other
+      return await (dialectOf(db) === 'mysql' ? db.transaction(fn, { isolationLevel: 'read committed' }) : db.transaction(fn));
     } catch (err) {
       if (attempt >= attempts || !RETRYABLE.has(dbErrorCode(err) ?? '')) throw err;
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));

@@ -69,9 +69,11 @@ export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[]
   return row;
 }
 
-/** The resource a row and its kept resource read as: kept content, corrected by the authoritative columns. */
-export function resourceFromColumns<R extends Resource>(fields: ColumnField<R>[], row: Row, kept: R): R {
-  const resource = structuredClone(kept);
+/**
+ * The resource a row and its kept resource read as: kept content, corrected by the authoritative
+ * columns. Works on `resource` in place (callers pass a copy they own) and returns it.
+ */
+export function resourceFromColumns<R extends Resource>(fields: ColumnField<R>[], row: Row, resource: R): R {
   for (const f of fields) {
     const implied = cut(f.toColumn(resource), f);
     const stored = row[f.column];

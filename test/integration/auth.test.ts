@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Knex } from 'knex';
+import { buildApp } from '../../src/api/app.js';
 import { testApp } from '../helpers/app.js';
 import { createAdmin } from '../../src/auth/admin.js';
 import { hashPassword } from '../../src/auth/passwords.js';
@@ -15,7 +16,9 @@ import { insertUser } from '../../src/db/user-repository.js';
 const PASSWORD = 'correct horse battery staple';
 const MAX_FAILURES = 3;
 
-const { app, db, config } = await testApp(t, { HMS_LOGIN_MAX_FAILURES: MAX_FAILURES });
+// HMS_SESSION_CACHE 0: these tests change sessions and users in the database and expect the very
+// next request to see it; the cache has its own test below
+const { app, db, config } = await testApp(t, { HMS_LOGIN_MAX_FAILURES: MAX_FAILURES, HMS_SESSION_CACHE: 0 });
 
 /** A client address no other test (or earlier run on a shared database) uses. */
 const freshIp = (): string => `10.${[...randomBytes(3)].join('.')}`;
@@ -363,6 +366,26 @@ t.test('a suspended user cannot log in and their live tokens stop working', asyn
   const rows = await securityLogs(db, { ip_address: ip, action: 'login' });
   t.equal(rows.length, 1);
   t.equal(Number(rows[0]!.success), 0);
+});
+
+t.test('with the session cache, a revocation made elsewhere is seen within HMS_SESSION_CACHE seconds; a logout here at once', async (t) => {
+  const cached = { app: await buildApp({ config: { ...config, HMS_SESSION_CACHE: 1 }, db, logger: false }) };
+  t.teardown(() => cached.app.close());
+  const user = await newUser('cache');
+  const token = await loginToken(user.email);
+  t.equal((await getPatients(cached.app, token)).statusCode, 200);
+  await db('users').where({ id: user.id }).update({ status: 'suspended' });
+  const soon = await getPatients(cached.app, token);
+  t.ok([200, 401].includes(soon.statusCode), 'may still pass from the cache');
+  await new Promise((r) => setTimeout(r, 1100));
+  assertOutcome(t, await getPatients(cached.app, token), 401);
+
+  const other = await newUser('cache-logout');
+  const token2 = await loginToken(other.email);
+  t.equal((await getPatients(cached.app, token2)).statusCode, 200);
+  const out = await cached.app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${token2}` } });
+  t.equal(out.statusCode, 204);
+  assertOutcome(t, await getPatients(cached.app, token2), 401);
 });
 
 t.test('create-admin stores a bcrypt hash with cost >= 12 that logs in', async (t) => {

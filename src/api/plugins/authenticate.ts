@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import type { Knex } from 'knex';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
-import { authenticateToken } from '../../auth/sessions.js';
+import { authenticateToken, SessionCache } from '../../auth/sessions.js';
 import type { SessionUser } from '../../db/session-repository.js';
 
 declare module 'fastify' {
@@ -11,6 +11,8 @@ declare module 'fastify' {
     user?: SessionUser;
   }
   interface FastifyInstance {
+    /** Sessions checked recently by this process (HMS_SESSION_CACHE seconds). */
+    sessionCache: SessionCache;
     /** preHandler that answers 401 unless the request carries a live session token. */
     requireUser: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   }
@@ -47,9 +49,10 @@ const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer realm="hms"' };
 
 export default fp(async (app) => {
   app.decorateRequest('user', undefined);
+  app.decorate('sessionCache', new SessionCache(app.config.HMS_SESSION_CACHE * 1000));
   app.decorate('requireUser', async (request: FastifyRequest) => {
     const token = bearerToken(request);
-    const user = token ? await authenticateToken(app.db, token, app.config.HMS_SESSION_IDLE) : undefined;
+    const user = token ? await authenticateToken(app.db, token, app.config.HMS_SESSION_IDLE, app.sessionCache) : undefined;
     if (!user) {
       await auditRequest(request, { action: 'unauthenticated', success: false, reason: token ? 'invalid, expired or revoked token' : 'no bearer token' });
       throw new FhirError(401, token ? 'The bearer token is invalid, expired or revoked: log in again' : 'Authentication required: send Authorization: Bearer <token> (POST /auth/login)', 'login', UNAUTHORIZED_HEADERS);

@@ -54,7 +54,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/auth/logout', { schema: { tags: ['auth'], summary: 'Revoke the bearer token of this request' } }, async (request, reply) => {
     const token = bearerToken(request);
-    const userId = token ? await endSession(app.db, token) : undefined;
+    const userId = token ? await endSession(app.db, token, app.sessionCache) : undefined;
     if (!userId) {
       throw new FhirError(401, 'No live session to log out of', 'login', { 'WWW-Authenticate': 'Bearer realm="hms"' });
     }
