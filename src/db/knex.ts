@@ -7,6 +7,25 @@ import { migrationSource } from './migration-source.js';
 export type Db = Knex;
 export { dialectOf, type Dialect } from './dialect.js';
 
+/** Run on every new MySQL connection: UTC, and strict mode so bad values fail instead of being cut. */
+export const MYSQL_SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')";
+
+/** mysql2 connection options for a mysql:// URL: UTC, date strings, utf8mb4. */
+export function mysqlConnection(databaseUrl: string) {
+  const url = new URL(databaseUrl.replace(/^mariadb:/, 'mysql:'));
+  return {
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 3306,
+    user: decodeURIComponent(url.username || 'root'),
+    password: decodeURIComponent(url.password),
+    database: url.pathname.replace(/^\//, ''),
+    timezone: 'Z',
+    dateStrings: true,
+    charset: 'utf8mb4',
+    supportBigNumbers: true,
+  };
+}
+
 /**
  * Opens the database the config names: MySQL/MariaDB through mysql2 when DATABASE_URL is set,
  * otherwise the embedded SQLite file under HMS_DATA_DIR. Dates come back as strings in UTC
@@ -14,27 +33,16 @@ export { dialectOf, type Dialect } from './dialect.js';
  */
 export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 'HMS_DB_POOL_MAX'>): Knex {
   if (config.DATABASE_URL) {
-    const url = new URL(config.DATABASE_URL.replace(/^mariadb:/, 'mysql:'));
     return knexFactory({
       client: 'mysql2',
       // errors must not carry the SQL with its values: they reach logs, and values are patient data
       compileSqlOnError: false,
-      connection: {
-        host: url.hostname,
-        port: url.port ? Number(url.port) : 3306,
-        user: decodeURIComponent(url.username || 'root'),
-        password: decodeURIComponent(url.password),
-        database: url.pathname.replace(/^\//, ''),
-        timezone: 'Z',
-        dateStrings: true,
-        charset: 'utf8mb4',
-        supportBigNumbers: true,
-      },
+      connection: mysqlConnection(config.DATABASE_URL),
       pool: {
         min: 0,
         max: config.HMS_DB_POOL_MAX,
         afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
-          conn.query("SET time_zone = '+00:00', sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')", (err) => done(err, conn));
+          conn.query(MYSQL_SESSION_SETUP, (err) => done(err, conn));
         },
       },
       migrations: { migrationSource, tableName: 'knex_migrations' },

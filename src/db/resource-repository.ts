@@ -95,12 +95,53 @@ export function whereExactId(db: Knex, q: Knex.QueryBuilder, column: string, id:
   return q;
 }
 
+const readSql = new Map<string, string>();
+
+/** The read-by-id statement of a type, built once: it is the hottest query of the service. */
+function readStatement(db: Knex, spec: StorageSpec, forUpdate: boolean): string {
+  const mysql = dialectOf(db) === 'mysql';
+  const key = `${spec.type}:${mysql}:${forUpdate}`;
+  let sql = readSql.get(key);
+  if (!sql) {
+    // placeholders: the resource type (join), then the id
+    sql = currentQuery(db, spec).where('t.id', '__id__').toSQL().toNative().sql;
+    if (mysql) sql += ' AND BINARY t.id = BINARY ?';
+    sql += ' LIMIT 1';
+    if (forUpdate && mysql) sql += ' FOR UPDATE';
+    readSql.set(key, sql);
+  }
+  return sql;
+}
+
 /** Reads the current state of one resource (deleted ones included, flagged). */
 export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUpdate = false): Promise<StoredResource | undefined> {
-  const q = whereExactId(db, currentQuery(db, spec), 't.id', id).first();
-  if (forUpdate && db.client.config.client !== 'better-sqlite3') q.forUpdate();
-  const raw = (await q) as Row | undefined;
+  const mysql = dialectOf(db) === 'mysql';
+  const sql = readStatement(db, spec, forUpdate);
+  let raw: Row | undefined;
+  if (mysql && !db.isTransaction) {
+    raw = (await executePrepared(db, sql, [spec.type, id, id]))[0];
+  } else {
+    const result = await db.raw(sql, mysql ? [spec.type, id, id] : [spec.type, id]);
+    raw = (mysql ? (result as [Row[]])[0][0] : (result as Row[])[0]) as Row | undefined;
+  }
   return raw ? toStored(spec, raw) : undefined;
+}
+
+interface MysqlConnection {
+  execute(sql: string, values: unknown[], cb: (err: Error | null, rows: Row[]) => void): void;
+}
+
+/**
+ * Runs a statement as a server-side prepared statement on a pooled mysql2 connection, skipping
+ * knex's binding rewrite and mysql2's client-side escaping (the read-by-id hot path).
+ */
+async function executePrepared(db: Knex, sql: string, values: unknown[]): Promise<Row[]> {
+  const conn = (await db.client.acquireConnection()) as MysqlConnection;
+  try {
+    return await new Promise<Row[]>((resolve, reject) => conn.execute(sql, values, (err, rows) => (err ? reject(err) : resolve(rows))));
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
 }
 
 async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: IndexEntries | undefined, fresh = false): Promise<void> {

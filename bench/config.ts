@@ -1,0 +1,114 @@
+/**
+ * Benchmark settings from the environment. The benchmark only ever runs on MySQL/MariaDB (the
+ * production shape) and only on a database of its own, named hms_bench*, which it may drop.
+ */
+
+export const DEFAULT_DATABASE_URL = 'mysql://root@127.0.0.1:3306/hms_bench';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The only database names the benchmark will use, create or drop. */
+const BENCH_DB_NAME = /^hms_bench[A-Za-z0-9_]{0,54}$/;
+
+export const SCENARIOS = ['read', 'search', 'create'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchConfig {
+  /** mysql://... URL of the bench database (what HMS gets as DATABASE_URL). */
+  databaseUrl: string;
+  /** The bench database's name (always matches hms_bench*). */
+  database: string;
+  /** Connection settings without a database, to create or drop the bench database. */
+  server: { host: string; port: number; user: string; password: string };
+  redisUrl: string;
+  patients: number;
+  /** Seconds per measurement. */
+  duration: number;
+  /** Seconds of unrecorded load before each measurement. */
+  warmup: number;
+  connections: number;
+  /** Database connections of HMS and of the floor (same size on both sides). */
+  pool: number;
+  /** Creates in flight while seeding. */
+  seedConcurrency: number;
+  /** Drop and recreate the bench database even when it holds enough patients. */
+  reset: boolean;
+  scenarios: ScenarioName[];
+  /** Run HMS under --cpu-prof and summarise where it spent its time. */
+  profile: boolean;
+  /** The read ratio (HMS req/s / floor req/s) below which the run fails. */
+  readTarget: number;
+}
+
+/** A configuration problem: printed as one line, exit status 2. */
+export class BenchConfigError extends Error {}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new BenchConfigError(`${name} must be an integer >= ${min} (got '${raw}')`);
+  return n;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  return /^(1|true|yes|on)$/i.test(env[name] ?? '');
+}
+
+/** Checks a DATABASE_URL: MySQL/MariaDB only, and a database named hms_bench*. */
+export function parseDatabaseUrl(raw: string | undefined): Pick<BenchConfig, 'databaseUrl' | 'database' | 'server'> {
+  if (raw === undefined) raw = DEFAULT_DATABASE_URL;
+  if (!/^(mysql|mariadb):\/\//i.test(raw)) {
+    throw new BenchConfigError(
+      `the benchmark runs on MySQL/MariaDB only (the production shape), not on embedded SQLite: DATABASE_URL is '${raw || '(empty)'}'. ` +
+      `Unset it to use ${DEFAULT_DATABASE_URL}, or set DATABASE_URL=mysql://user:pass@host:port/hms_bench`,
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(raw.replace(/^mariadb:/i, 'mysql:'));
+  } catch {
+    throw new BenchConfigError(`DATABASE_URL '${raw}' is not a valid URL`);
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!BENCH_DB_NAME.test(database)) {
+    throw new BenchConfigError(
+      `the benchmark drops and recreates its database, so it only uses one named hms_bench* (letters, digits, _); ` +
+      `DATABASE_URL names '${database || '(none)'}'. Use e.g. mysql://${url.host}/hms_bench`,
+    );
+  }
+  return {
+    databaseUrl: raw,
+    database,
+    server: {
+      host: url.hostname,
+      port: url.port ? Number(url.port) : 3306,
+      user: decodeURIComponent(url.username || 'root'),
+      password: decodeURIComponent(url.password),
+    },
+  };
+}
+
+export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const scenarios = (env.BENCH_SCENARIOS ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const s of scenarios) {
+    if (!(SCENARIOS as readonly string[]).includes(s)) throw new BenchConfigError(`BENCH_SCENARIOS: unknown scenario '${s}' (known: ${SCENARIOS.join(', ')})`);
+  }
+  const readTarget = Number(env.BENCH_READ_TARGET ?? 0.5);
+  if (!(readTarget >= 0)) throw new BenchConfigError(`BENCH_READ_TARGET must be a number >= 0 (got '${env.BENCH_READ_TARGET}')`);
+  const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
+  if (!/^rediss?:\/\//.test(redisUrl)) throw new BenchConfigError(`REDIS_URL must start with redis:// (got '${redisUrl}')`);
+  const duration = positiveInt(env, 'BENCH_DURATION', 10);
+  return {
+    ...parseDatabaseUrl(env.DATABASE_URL),
+    redisUrl,
+    patients: positiveInt(env, 'BENCH_PATIENTS', 10_000),
+    duration,
+    warmup: positiveInt(env, 'BENCH_WARMUP', Math.min(3, duration), 0),
+    connections: positiveInt(env, 'BENCH_CONNECTIONS', 10),
+    pool: positiveInt(env, 'BENCH_POOL', 10),
+    seedConcurrency: positiveInt(env, 'BENCH_SEED_CONCURRENCY', 1),
+    reset: flag(env, 'BENCH_RESET'),
+    scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
+    profile: flag(env, 'BENCH_PROFILE'),
+    readTarget,
+  };
+}

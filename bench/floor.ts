@@ -1,0 +1,75 @@
+/**
+ * The floor: the least a Node server can do for each benchmark scenario on the same stack
+ * (Fastify 5 + mysql2, a pool of the same size as HMS's, the same patients table) with no FHIR,
+ * no auth, no audit, no history, no search index. run.ts starts it as a child process, like HMS,
+ * so neither shares an event loop with the load generator.
+ *
+ *   GET  /floor/patient/:id        SELECT * FROM patients WHERE id = ?
+ *   GET  /floor/patient?name=Smi   SELECT * FROM patients WHERE last_name LIKE 'Smi%' LIMIT 20
+ *   POST /floor/patient            INSERT INTO patients ... (the row is returned)
+ *   GET  /health                   SELECT 1
+ *
+ * Environment: FLOOR_PORT, FLOOR_DATABASE_URL (mysql://...), FLOOR_POOL.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
+import { MYSQL_SESSION_SETUP, mysqlConnection } from '../src/db/knex.js';
+
+const port = Number(process.env.FLOOR_PORT ?? 0);
+const poolSize = Number(process.env.FLOOR_POOL ?? 10);
+
+// The same connection settings HMS's knex pool uses.
+const pool = mysql.createPool({ ...mysqlConnection(String(process.env.FLOOR_DATABASE_URL)), connectionLimit: poolSize });
+pool.pool.on('connection', (conn) => {
+  conn.query(MYSQL_SESSION_SETUP, (err) => {
+    if (err) process.stderr.write(`floor: setting up a connection failed: ${err.message}\n`);
+  });
+});
+
+const app = Fastify({ logger: false });
+
+app.get('/health', async () => {
+  await pool.query('SELECT 1');
+  return { status: 'ok' };
+});
+
+app.get<{ Params: { id: string } }>('/floor/patient/:id', async (request, reply) => {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM patients WHERE id = ?', [request.params.id]);
+  if (!rows[0]) return reply.code(404).send({ error: 'not found' });
+  return rows[0];
+});
+
+app.get<{ Querystring: { name?: string } }>('/floor/patient', async (request) => {
+  const prefix = (request.query.name ?? '').replace(/[\\%_]/g, (c) => '\\' + c);
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM patients WHERE last_name LIKE ? LIMIT 20', [prefix + '%']);
+  return rows;
+});
+
+interface NewPatient { family?: string; given?: string; gender?: string; birthDate?: string }
+
+app.post<{ Body: NewPatient }>('/floor/patient', async (request, reply) => {
+  const b = request.body ?? {};
+  const now = new Date().toISOString().slice(0, 19).replace('T', ' ');
+  const row = {
+    id: randomUUID(),
+    first_name: b.given ?? '',
+    last_name: b.family ?? '',
+    date_of_birth: b.birthDate ?? '0001-01-01',
+    gender: b.gender ?? 'prefer_not_to_say',
+    status: 'active',
+    version_id: 1,
+    created_at: now,
+    updated_at: now,
+  };
+  await pool.query('INSERT INTO patients SET ?', [row]);
+  return reply.code(201).send(row);
+});
+
+const close = (): void => {
+  app.close().then(() => pool.end()).then(() => process.exit(0), () => process.exit(1));
+};
+process.on('SIGTERM', close);
+process.on('SIGINT', close);
+
+await app.listen({ port, host: '127.0.0.1' });

@@ -1,0 +1,79 @@
+/** The benchmark's tables (Markdown, so they paste into docs/benchmarks.md) and its JSON results. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ScenarioName } from './config.js';
+import type { Measurement } from './measure.js';
+import type { SeedStats } from './seed.js';
+import type { ProfileSummary } from './profile.js';
+
+export interface ScenarioResult {
+  scenario: ScenarioName;
+  hms: Measurement;
+  floor: Measurement;
+  /** HMS req/s ÷ floor req/s */
+  ratio: number;
+}
+
+export interface BenchResults {
+  date: string;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string; database: string };
+  settings: { patients: number; durationSeconds: number; warmupSeconds: number; connections: number; dbPool: number; database: string };
+  hmsVersion: string;
+  /** git commit of the sources under test, and files changed since it (uncommitted work is measured too). */
+  source: { commit: string; modifiedFiles: number };
+  seed: { seededThisRun: boolean; stats?: SeedStats };
+  scenarios: ScenarioResult[];
+  target: { scenario: 'read'; minRatio: number; ratio?: number; met?: boolean };
+  problems: string[];
+  /** Conditions that make the figures less trustworthy (e.g. other processes using CPU). */
+  warnings: string[];
+  verdict: 'pass' | 'fail';
+  profile?: Partial<Record<ScenarioName, ProfileSummary>>;
+}
+
+const num = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
+const ms = (n: number): string => num(n, n < 10 ? 2 : 1);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
+  const rule = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/**
+ * The main table: throughput (all completed requests) and latency (2xx responses only) of HMS and
+ * of the floor, their ratio, and the failed requests (non-2xx, errors, timeouts) on each side.
+ */
+export function resultsTable(results: ScenarioResult[]): string {
+  return table(
+    ['scenario', 'HMS req/s', 'HMS p50 ms', 'HMS p99 ms', 'floor req/s', 'floor p50 ms', 'floor p99 ms', 'ratio', 'non-2xx HMS / floor'],
+    results.map((r) => [
+      r.scenario, num(r.hms.reqPerSec), ms(r.hms.latencyMs.p50), ms(r.hms.latencyMs.p99),
+      num(r.floor.reqPerSec), ms(r.floor.latencyMs.p50), ms(r.floor.latencyMs.p99), num(r.ratio, 2),
+      `${r.hms.non2xx + r.hms.errors + r.hms.timeouts} / ${r.floor.non2xx + r.floor.errors + r.floor.timeouts}`,
+    ]),
+  );
+}
+
+/** Where the work went: CPU cores busy and SQL statements per request, on each side. */
+export function detailsTable(results: ScenarioResult[]): string {
+  const sql = (m: Measurement): string => {
+    const s = m.sqlPerRequest;
+    if (s.Questions === undefined) return 'n/a';
+    return `${num(s.Questions, 2)} (${num(s.Com_select, 2)} sel, ${num(s.Com_insert, 2)} ins, ${num(s.Com_update, 2)} upd, ${num(s.Com_delete, 2)} del, ${num(s.Com_commit, 2)} commit)`;
+  };
+  const rows: string[][] = [];
+  for (const r of results) {
+    for (const side of ['hms', 'floor'] as const) {
+      const m = r[side];
+      rows.push([`${r.scenario} ${side}`, String(m.requests), num(m.cpuCores.server, 2), num(m.cpuCores.database, 2), num(m.cpuCores.loadGenerator, 2), num(m.cpuCores.other, 2), num(m.cpuCores.machine, 2), sql(m)]);
+    }
+  }
+  return table(['run', 'requests', 'server CPU', 'DB CPU', 'autocannon CPU', 'other CPU', 'machine CPU', 'SQL statements per request'], rows);
+}
+
+export function writeResults(file: string, results: BenchResults): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+}

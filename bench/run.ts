@@ -1,0 +1,285 @@
+/**
+ * `npm run bench`: HMS against a floor (bare Fastify + mysql2 on the same tables), same machine,
+ * same run, same autocannon settings. See docs/benchmarks.md.
+ *
+ *   1. create/migrate the bench database (hms_bench), seed N patients through the real write path
+ *   2. create an admin and a session token
+ *   3. run `hms migrate`, start `hms serve` and the floor as child processes on free ports
+ *   4. for each scenario (read, search, create): warm up, then measure HMS and the floor
+ *   5. print the table, write bench/results/latest.json, exit 1 if read ratio < target or any non-2xx
+ *
+ * Environment: DATABASE_URL (mysql://root@127.0.0.1:3306/hms_bench), REDIS_URL, BENCH_PATIENTS (10000),
+ * BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (10), BENCH_POOL (10),
+ * BENCH_SCENARIOS (read,search,create), BENCH_SEED_CONCURRENCY (1), BENCH_RESET (drop and reseed), BENCH_PROFILE (CPU-profile HMS),
+ * BENCH_READ_TARGET (0.5).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus, release, totalmem, type } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import type { Knex } from 'knex';
+import { createAdmin } from '../src/auth/admin.js';
+import { startSession } from '../src/auth/sessions.js';
+import { packageVersion } from '../src/version.js';
+import { BenchConfigError, loadBenchConfig, type BenchConfig, type ScenarioName } from './config.js';
+import { ensureDatabase, familyPrefixes, openMigrated, purgeLoadLeftovers, seededCount, seededIds, seedPatients, type SeedStats } from './seed.js';
+import { databaseServerPid, freePort, logErrorCounts, machineBusySeconds, runNode, startServer, type ChildServer } from './processes.js';
+import { measure, scenarioRequests, STATUS_COUNTERS, warmUp, type LoadRequest, type Side, type StatusCounters } from './measure.js';
+import { detailsTable, resultsTable, writeResults, type BenchResults, type ScenarioResult } from './report.js';
+import { formatProfile, newestProfile, summarizeProfile } from './profile.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+
+const log = (line: string): void => { process.stdout.write(line + '\n'); };
+
+/** CPU (in cores) used by processes outside the benchmark above which a measurement is flagged as noisy. */
+const NOISE_CORES = 0.25;
+
+/** Cores the machine keeps busy over a second while the benchmark does nothing. */
+async function quietCheck(): Promise<number> {
+  const before = machineBusySeconds();
+  const at = Date.now();
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = machineBusySeconds();
+  return before === undefined || after === undefined ? 0 : (after - before) / ((Date.now() - at) / 1000);
+}
+
+/** Step 1: the bench database, migrated and holding at least N seeded patients. */
+async function prepareData(cfg: BenchConfig): Promise<{ db: Knex; seed?: SeedStats }> {
+  await ensureDatabase(cfg, cfg.reset);
+  if (cfg.reset) log(`Dropped and recreated database ${cfg.database} (BENCH_RESET)`);
+  let db = await openMigrated(cfg, cfg.seedConcurrency);
+  const { seeded, patients } = await seededCount(db);
+  if (seeded >= cfg.patients) {
+    const removed = await purgeLoadLeftovers(db);
+    log(`Database ${cfg.database} already holds ${seeded} seeded patients (>= ${cfg.patients}): seeding skipped` +
+      (removed ? ` (removed ${removed} patients earlier create runs added, and the security log)` : ''));
+    return { db };
+  }
+  if (patients > 0) {
+    log(`Database ${cfg.database} holds ${seeded} seeded patients (< ${cfg.patients}): dropping and recreating it`);
+    await db.destroy();
+    await ensureDatabase(cfg, true);
+    db = await openMigrated(cfg, cfg.seedConcurrency);
+  }
+  log(`Seeding ${cfg.patients} patients through createResource (${cfg.seedConcurrency} at a time) ...`);
+  const seed = await seedPatients(db, 0, cfg.patients, cfg.seedConcurrency, (done) => {
+    if (done % 5000 === 0 && done < cfg.patients) log(`  ${done} / ${cfg.patients}`);
+  });
+  log(
+    `Seeded ${seed.patients} patients in ${seed.seconds.toFixed(1)} s: ${seed.patientsPerSecond.toFixed(0)} patients/s ` +
+    `(tables now: ${seed.rows.patients} patients, ${seed.rows.resourceHistory} history versions, ` +
+    `${seed.rows.searchString} search_string + ${seed.rows.searchToken} search_token rows)`,
+  );
+  if (seed.deadlocksRetried) log(`  ${seed.deadlocksRetried} creates deadlocked (ER_LOCK_DEADLOCK in the search index write) and were retried`);
+  return { db, seed };
+}
+
+/** One GET that must answer 200, to fail early and clearly before any load. */
+async function smoke(name: string, url: string, headers: Record<string, string>, check: (body: unknown) => boolean): Promise<void> {
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  let body: unknown;
+  try { body = JSON.parse(text); } catch { body = text; }
+  if (res.status !== 200 || !check(body)) throw new Error(`smoke test ${name}: GET ${url} answered ${res.status}: ${text.slice(0, 500)}`);
+}
+
+/** The commit under test and how many files under src/ and migrations/ differ from it. */
+function sourceState(): { commit: string; modifiedFiles: number } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations', 'bin'], { cwd: ROOT, encoding: 'utf8' });
+    return { commit, modifiedFiles: status.split('\n').filter(Boolean).length };
+  } catch {
+    return { commit: 'unknown', modifiedFiles: 0 };
+  }
+}
+
+async function main(): Promise<number> {
+  const cfg = loadBenchConfig();
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    database: '',
+  };
+  const source = sourceState();
+  log(`HMS ${packageVersion} (${source.commit}${source.modifiedFiles ? `, ${source.modifiedFiles} modified file(s) under src/ migrations/ bin/` : ''}) benchmark: ${cfg.patients} patients, ${cfg.duration} s per measurement (+${cfg.warmup} s warm-up), ` +
+    `${cfg.connections} connections, DB pool ${cfg.pool}, on ${machine.cpus} x ${machine.cpuModel}, Node ${machine.node}`);
+
+  // 1-3: data, admin, token
+  const { db, seed } = await prepareData(cfg);
+  let ids: string[];
+  let token: string;
+  try {
+    ids = await seededIds(db, cfg.patients);
+    if (ids.length < cfg.patients) throw new Error(`expected ${cfg.patients} seeded patient ids, found ${ids.length}; rerun with BENCH_RESET=1`);
+    const userId = await createAdmin(db, {
+      email: `bench-${Date.now()}-${randomBytes(3).toString('hex')}@bench.example.org`,
+      password: randomBytes(18).toString('base64url'),
+      name: 'Benchmark',
+      cost: 12,
+    });
+    token = await startSession(db, userId, { ttlSeconds: 4 * 3600, userAgent: 'hms-bench' });
+  } finally {
+    await db.destroy();
+  }
+  const prefixes = familyPrefixes(cfg.patients);
+
+  const status = await mysql.createConnection({ ...cfg.server, database: cfg.database });
+  const [versionRows] = await status.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
+  machine.database = String(versionRows[0]?.v ?? 'unknown');
+  const statusCounters = async (): Promise<StatusCounters> => {
+    const [rows] = await status.query<mysql.RowDataPacket[]>(`SHOW GLOBAL STATUS WHERE Variable_name IN (${STATUS_COUNTERS.map(() => '?').join(',')})`, [...STATUS_COUNTERS]);
+    return Object.fromEntries(rows.map((r) => [String(r.Variable_name), Number(r.Value)]));
+  };
+
+  // 4-5: the two servers
+  const profileDir = join(RESULTS_DIR, `profile-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const servers: Partial<Record<Side, ChildServer>> = {};
+  const results: ScenarioResult[] = [];
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const idle = await quietCheck();
+  if (idle > NOISE_CORES) {
+    warnings.push(`before the run, the machine was already using ${idle.toFixed(2)} cores: other processes compete with the benchmark`);
+    log(`WARNING: ${warnings[warnings.length - 1]}`);
+  }
+  let hmsExit: number | null = null;
+  try {
+    const hmsEnv = {
+      ...process.env, DATABASE_URL: cfg.databaseUrl, REDIS_URL: cfg.redisUrl, HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn', HMS_DB_POOL_MAX: String(cfg.pool), HMS_BASE_URL: '',
+    };
+    // `hms serve` refuses to start with pending migrations: apply them with the CLI's own code
+    // (the sources may have changed since this process loaded them)
+    await runNode([join(ROOT, 'bin', 'hms.mjs'), 'migrate'], hmsEnv, ROOT);
+    const hmsPort = await freePort();
+    servers.hms = await startServer({
+      name: 'hms',
+      args: [...(cfg.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, 'bin', 'hms.mjs'), 'serve'],
+      env: { ...hmsEnv, PORT: String(hmsPort) },
+      port: hmsPort,
+      cwd: ROOT,
+      logFile: join(RESULTS_DIR, 'hms.log'),
+    });
+    const floorPort = await freePort();
+    servers.floor = await startServer({
+      name: 'floor',
+      args: ['--import', 'tsx', join(ROOT, 'bench', 'floor.ts')],
+      env: { ...process.env, FLOOR_PORT: String(floorPort), FLOOR_DATABASE_URL: cfg.databaseUrl, FLOOR_POOL: String(cfg.pool) },
+      port: floorPort,
+      cwd: ROOT,
+      logFile: join(RESULTS_DIR, 'floor.log'),
+    });
+    log(`HMS (pid ${servers.hms.pid}) on ${servers.hms.url}, floor (pid ${servers.floor.pid}) on ${servers.floor.url}`);
+
+    const auth = { authorization: `Bearer ${token}`, accept: 'application/fhir+json' };
+    await smoke('HMS read', `${servers.hms.url}/fhir/Patient/${ids[0]}`, auth, (b) => (b as { id?: string }).id === ids[0]);
+    await smoke('floor read', `${servers.floor.url}/floor/patient/${ids[0]}`, {}, (b) => (b as { id?: string }).id === ids[0]);
+    await smoke('HMS search', `${servers.hms.url}/fhir/Patient?name=${prefixes[0]}`, auth, (b) => ((b as { entry?: unknown[] }).entry?.length ?? 0) > 0);
+    await smoke('floor search', `${servers.floor.url}/floor/patient?name=${prefixes[0]}`, {}, (b) => Array.isArray(b) && b.length > 0);
+
+    // 6: the measurements
+    const dbPid = databaseServerPid();
+    for (const scenario of cfg.scenarios) {
+      const requests = scenarioRequests(scenario, { ids, prefixes, token });
+      const bySide = {} as Record<Side, ScenarioResult['hms']>;
+      for (const side of ['hms', 'floor'] as const) {
+        const server = servers[side]!;
+        const request: LoadRequest = requests[side];
+        const opts = { url: server.url, connections: cfg.connections, duration: cfg.duration, request, serverPid: server.pid, databasePid: dbPid, status: statusCounters };
+        process.stdout.write(`${scenario.padEnd(6)} ${side.padEnd(5)} ... `);
+        await warmUp(opts, cfg.warmup);
+        const m = await measure(opts);
+        bySide[side] = m;
+        log(`${m.reqPerSec.toFixed(0)} req/s, p50 ${m.latencyMs.p50.toFixed(2)} ms, p99 ${m.latencyMs.p99.toFixed(2)} ms` +
+          (m.non2xx || m.errors || m.timeouts ? `  (non-2xx ${m.non2xx}, errors ${m.errors}, timeouts ${m.timeouts}: ${JSON.stringify(m.statusCodes)})` : ''));
+        if (m.non2xx || m.errors || m.timeouts) {
+          problems.push(`${scenario} on ${side}: ${m.non2xx} non-2xx responses, ${m.errors} errors, ${m.timeouts} timeouts (status codes ${JSON.stringify(m.statusCodes)})`);
+        }
+        if (m.requests === 0) problems.push(`${scenario} on ${side}: no request completed`);
+        if ((m.cpuCores.other ?? 0) > NOISE_CORES) {
+          warnings.push(`${scenario} on ${side}: other processes used ${m.cpuCores.other!.toFixed(2)} cores of ${machine.cpus} during the measurement; its figures are unreliable`);
+        }
+      }
+      results.push({ scenario, hms: bySide.hms, floor: bySide.floor, ratio: bySide.hms.reqPerSec / bySide.floor.reqPerSec });
+    }
+  } finally {
+    hmsExit = (await servers.hms?.stop()) ?? null;
+    await servers.floor?.stop();
+    await status.end();
+    for (const server of Object.values(servers)) {
+      const n = server.linesSinceReady();
+      if (!n) continue;
+      log(`${server.name} logged ${n} line(s) while under load (${server.logFile}):`);
+      for (const [what, count] of Object.entries(logErrorCounts(server.logFile))) log(`  ${count} x ${what}`);
+    }
+  }
+
+  // 7: report
+  const read = results.find((r) => r.scenario === 'read');
+  const met = read ? read.ratio >= cfg.readTarget : undefined;
+  const verdict = problems.length === 0 && met !== false ? 'pass' : 'fail';
+  const out: BenchResults = {
+    date: new Date().toISOString(),
+    machine,
+    settings: { patients: cfg.patients, durationSeconds: cfg.duration, warmupSeconds: cfg.warmup, connections: cfg.connections, dbPool: cfg.pool, database: cfg.database },
+    hmsVersion: packageVersion,
+    source,
+    seed: { seededThisRun: seed !== undefined, stats: seed },
+    scenarios: results,
+    target: { scenario: 'read', minRatio: cfg.readTarget, ratio: read?.ratio, met },
+    problems,
+    warnings,
+    verdict,
+  };
+
+  if (cfg.profile) {
+    const file = newestProfile(profileDir);
+    if (!file) {
+      log(`\nNo CPU profile was written to ${profileDir} (HMS exited with ${hmsExit})`);
+    } else {
+      out.profile = {};
+      for (const r of results) {
+        const summary = summarizeProfile(file, ROOT, r.hms.window);
+        summary.scope = `${r.scenario} measurement`;
+        out.profile[r.scenario as ScenarioName] = summary;
+        log('\n' + formatProfile(summary));
+      }
+    }
+  }
+
+  log('\n' + resultsTable(results));
+  log('\n' + detailsTable(results));
+  const file = join(RESULTS_DIR, 'latest.json');
+  writeResults(file, out);
+  log(`\nResults written to ${file}`);
+  for (const w of warnings) log(`WARNING: ${w}`);
+  for (const p of problems) log(`PROBLEM: ${p}`);
+  if (read) {
+    log(`Verdict: ${verdict.toUpperCase()}: read ratio ${read.ratio.toFixed(2)} ${met ? '>=' : '<'} target ${cfg.readTarget}` +
+      (problems.length ? `, and ${problems.length} problem(s) above` : ''));
+  } else {
+    log(`Verdict: ${verdict.toUpperCase()}: read not measured (BENCH_SCENARIOS)` + (problems.length ? `, ${problems.length} problem(s) above` : ''));
+  }
+  return verdict === 'pass' ? 0 : 1;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    if (err instanceof BenchConfigError) {
+      process.stderr.write(`bench: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
