@@ -19,6 +19,25 @@ export function primaryIndex<T extends { use?: string }>(list: T[] | undefined, 
 export const primaryName = (names: HumanName[] | undefined): number => primaryIndex(names, ['official', 'usual'], ['old', 'maiden']);
 export const primaryAddress = (addresses: Address[] | undefined): number => primaryIndex(addresses, ['home'], ['old']);
 
+/** The element of a repeating list that columns mirror (chosen by `pick`), or undefined. */
+export function primaryOf<T>(list: T[] | undefined, pick: (list: T[] | undefined) => number): T | undefined {
+  const i = pick(list);
+  return i >= 0 ? list![i] : undefined;
+}
+
+/** That element; when the list has none, `fresh` is appended and returned. */
+export function ensurePrimary<H, K extends keyof H, T>(holder: H, key: K, pick: (list: T[] | undefined) => number, fresh: T): T {
+  let list = holder[key] as unknown as T[] | undefined;
+  const existing = primaryOf(list, pick);
+  if (existing) return existing;
+  if (!list) {
+    list = [];
+    (holder as Record<K, unknown>)[key] = list;
+  }
+  list.push(fresh);
+  return fresh;
+}
+
 /** Index of the first ContactPoint of a system (lowest rank first when ranks are given). */
 export function telecomIndex(telecom: ContactPoint[] | undefined, system: string): number {
   if (!telecom) return -1;

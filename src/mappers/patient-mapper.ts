@@ -8,7 +8,7 @@
 import type { Address, CodeableConcept, ContactPoint, HumanName, Reference, Resource } from '../fhir/types.js';
 import { columnsFromResource, resourceFromColumns, TEXT_BYTES, type ColumnField, type Row } from './column-map.js';
 import {
-  dateToSql, extensionValue, hmsExtensionUrl, nameText, primaryAddress, primaryName, referenceId,
+  dateToSql, ensurePrimary, extensionValue, hmsExtensionUrl, nameText, primaryAddress, primaryName, primaryOf, referenceId,
   setExtension, setTelecom, telecomIndex,
 } from './datatypes.js';
 
@@ -52,31 +52,10 @@ const GENDER_FROM_COLUMN: Record<string, string> = { male: 'male', female: 'fema
 /** FHIR gender code -> patients.gender value. */
 export const genderToColumn = (code: string): string | undefined => GENDER_TO_COLUMN[code];
 
-function nameAt(p: Patient): HumanName | undefined {
-  const i = primaryName(p.name);
-  return i >= 0 ? p.name![i] : undefined;
-}
-
-function ensureName(p: Patient): HumanName {
-  const existing = nameAt(p);
-  if (existing) return existing;
-  const name: HumanName = { use: 'official' };
-  (p.name ??= []).push(name);
-  return name;
-}
-
-function addressAt(p: Patient): Address | undefined {
-  const i = primaryAddress(p.address);
-  return i >= 0 ? p.address![i] : undefined;
-}
-
-function ensureAddress(p: Patient): Address {
-  const existing = addressAt(p);
-  if (existing) return existing;
-  const address: Address = { use: 'home' };
-  (p.address ??= []).push(address);
-  return address;
-}
+const nameAt = (p: Patient): HumanName | undefined => primaryOf(p.name, primaryName);
+const ensureName = (p: Patient): HumanName => ensurePrimary<Patient, 'name', HumanName>(p, 'name', primaryName, { use: 'official' });
+const addressAt = (p: Patient): Address | undefined => primaryOf(p.address, primaryAddress);
+const ensureAddress = (p: Patient): Address => ensurePrimary<Patient, 'address', Address>(p, 'address', primaryAddress, { use: 'home' });
 
 function setAddressPart(p: Patient, key: 'city' | 'state' | 'postalCode' | 'country', value: unknown): void {
   if (value === null || value === undefined || value === '') {
