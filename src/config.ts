@@ -18,6 +18,7 @@ export interface Config {
   HMS_SESSION_CACHE: number;
   HMS_BCRYPT_COST: number;
   HMS_LOGIN_MAX_FAILURES: number;
+  HMS_LOGIN_MAX_FAILURES_PER_IP: number;
   HMS_LOGIN_WINDOW: number;
   HMS_MAX_COUNT: number;
   HMS_DB_POOL_MAX: number;

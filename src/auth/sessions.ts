@@ -26,6 +26,8 @@ interface CachedSession { session: SessionUser; validUntil: number; lastActivity
  */
 export class SessionCache {
   private readonly entries = new Map<string, CachedSession>();
+  /** Tokens logged out here, kept as long as a cached entry could live, so a lookup already in flight cannot put them back. */
+  private readonly revoked = new Map<string, number>();
 
   constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
 
@@ -38,13 +40,22 @@ export class SessionCache {
 
   set(tokenHash: string, session: SessionUser, now: number): void {
     if (this.ttlMs <= 0) return;
+    const revokedUntil = this.revoked.get(tokenHash);
+    if (revokedUntil !== undefined) {
+      if (revokedUntil > now) return;
+      this.revoked.delete(tokenHash);
+    }
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     const validUntil = Math.min(now + this.ttlMs, sqlTime(session.expiresAt));
     this.entries.set(tokenHash, { session, validUntil, lastActivity: sqlTime(session.lastActivity) });
   }
 
-  forget(tokenHash: string): void {
+  /** Drops a token at once and keeps it out for the cache's lifetime. */
+  forget(tokenHash: string, now = Date.now()): void {
     this.entries.delete(tokenHash);
+    if (this.ttlMs <= 0) return;
+    if (this.revoked.size >= this.maxEntries) this.revoked.delete(this.revoked.keys().next().value!);
+    this.revoked.set(tokenHash, now + this.ttlMs);
   }
 }
 

@@ -10,17 +10,31 @@ export function dbErrorCode(err: unknown): string | undefined {
   return e?.nativeError?.code ?? e?.code;
 }
 
+const DUPLICATE = new Set(['ER_DUP_ENTRY', 'SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_CONSTRAINT_UNIQUE']);
+
+export interface TransactionOptions {
+  /** Tries in all (default 3). */
+  attempts?: number;
+  /**
+   * Also retry when a unique key was taken meanwhile: for work that reads, then inserts if absent
+   * (update-as-create), the retry reads the row the other writer committed and updates it instead.
+   */
+  retryOnDuplicate?: boolean;
+}
+
 /**
  * Runs fn in a transaction; when InnoDB picks it as a deadlock victim (or a lock wait times out)
  * the whole transaction is rolled back by the database, so running it again is safe.
  */
-export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>, attempts = 3): Promise<T> {
+export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  const attempts = opts.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     try {
       // READ COMMITTED: no gap locks, so concurrent writers of new rows do not deadlock each other
       return await (dialectOf(db) === 'mysql' ? db.transaction(fn, { isolationLevel: 'read committed' }) : db.transaction(fn));
     } catch (err) {
-      if (attempt >= attempts || !RETRYABLE.has(dbErrorCode(err) ?? '')) throw err;
+      const code = dbErrorCode(err) ?? '';
+      if (attempt >= attempts || !(RETRYABLE.has(code) || (opts.retryOnDuplicate && DUPLICATE.has(code)))) throw err;
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
     }
   }

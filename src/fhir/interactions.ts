@@ -153,7 +153,7 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
     const created = !current || current.deleted;
     await ctx.audit({ action: created ? 'create' : 'update', resourceType: type, resourceId: id, success: true, data: { version } }, trx);
     return { status: (created ? 201 : 200) as 200 | 201, resource, created };
-  });
+  }, { retryOnDuplicate: true });
   return result;
 }
 

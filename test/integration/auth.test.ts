@@ -18,7 +18,9 @@ const MAX_FAILURES = 3;
 
 // HMS_SESSION_CACHE 0: these tests change sessions and users in the database and expect the very
 // next request to see it; the cache has its own test below
-const { app, db, config } = await testApp(t, { HMS_LOGIN_MAX_FAILURES: MAX_FAILURES, HMS_SESSION_CACHE: 0 });
+// the per-IP limit is brought down to the per-account one so the IP tests stay short; the default
+// (a much higher per-IP limit, for hospitals behind one NAT address) has its own test below
+const { app, db, config } = await testApp(t, { HMS_LOGIN_MAX_FAILURES: MAX_FAILURES, HMS_LOGIN_MAX_FAILURES_PER_IP: MAX_FAILURES, HMS_SESSION_CACHE: 0 });
 
 /** A client address no other test (or earlier run on a shared database) uses. */
 const freshIp = (): string => `10.${[...randomBytes(3)].join('.')}`;
@@ -241,6 +243,25 @@ t.test('a correct login does not count against its IP and resets nothing for oth
     t.equal((await login(freshEmail('nat-ghost'), 'wrong password', ip)).statusCode, 401, `failure ${i + 1} from the shared IP is a 401: the correct logins did not count`);
   }
   t.equal((await login(user.email, PASSWORD, ip)).statusCode, 429, 'and failures from it still throttle it');
+});
+
+t.test('with the default per-IP limit, people behind one address are not locked out by each other', async (t) => {
+  const natApp = await buildApp({ config: { ...config, HMS_LOGIN_MAX_FAILURES_PER_IP: 100 }, db, logger: false });
+  t.teardown(() => natApp.close());
+  const natLogin = (email: string, password: string, ip: string) =>
+    natApp.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: ip });
+  const ip = freshIp();
+  const people = await Promise.all(Array.from({ length: 6 }, (_, i) => newUser(`nat-${i}`)));
+  for (const p of people) t.equal((await natLogin(p.email, 'wrong password', ip)).statusCode, 401, 'one failure each');
+  const results = await Promise.all(people.map((p) => natLogin(p.email, PASSWORD, ip)));
+  t.same(results.map((r) => r.statusCode), people.map(() => 200), 'six concurrent correct logins from the same address all succeed');
+});
+
+t.test('spelling variants of an email that name the same user share its counter', async (t) => {
+  const user = await newUser('variant');
+  const variant = user.email.toUpperCase();
+  for (let i = 0; i < MAX_FAILURES; i++) t.equal((await login(i % 2 ? variant : user.email, 'wrong password', freshIp())).statusCode, 401);
+  t.equal((await login(variant, PASSWORD, freshIp())).statusCode, 429, 'the variant is throttled with the account');
 });
 
 t.test('a successful login forgets the failures against its account', async (t) => {

@@ -91,6 +91,35 @@ t.test('Patient search', async (t) => {
     await expectKeys('birthdate=gt0050', ['chalmers', 'chen', 'muller', 'okafor']);
   });
 
+  t.test('birth dates before 1901 and around year 1 are searchable', async () => {
+    const system = `urn:hms:old:${randomUUID()}`;
+    const made: string[] = [];
+    for (const birthDate of ['1899-06-15', '1900-03-01']) {
+      const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: { resourceType: 'Patient', identifier: [{ system, value: birthDate }], name: [{ family: 'Victorian' }], birthDate } });
+      t.equal(res.statusCode, 201, res.body);
+      made.push(res.json().id);
+    }
+    const found = async (q: string): Promise<string[]> => {
+      const b = (await h.fhir({ method: 'GET', url: `/fhir/Patient?identifier=${encodeURIComponent(system + '|')}&${q}` })).json() as Bundle;
+      return (b.entry ?? []).map((e) => e.resource.id).sort();
+    };
+    t.same(await found('birthdate=1899'), [made[0]]);
+    t.same(await found('birthdate=1899-06-15'), [made[0]]);
+    t.same(await found('birthdate=eq1900-03-01'), [made[1]]);
+    t.same(await found('birthdate=ne1900-03-01'), [made[0]]);
+    t.same(await found('birthdate=gt1899-12-31'), [made[1]]);
+    t.same(await found('birthdate=lt1850'), []);
+    t.same(await found('birthdate=gt0001'), made.slice().sort());
+  });
+
+  t.test('a time-zone offset outside +-14:00 is a 400, not a match-all', async () => {
+    for (const q of ['birthdate=2020-01-01T00:00%2B99:99', '_lastUpdated=ne2020-01-01T00:00%2B24:00']) {
+      const res = await h.fhir({ method: 'GET', url: `/fhir/Patient?${scope}&${q}` });
+      t.equal(res.statusCode, 400, q);
+    }
+    await expectKeys('_lastUpdated=gt2020-01-01T00:00%2B14:00', Object.keys(ids));
+  });
+
   t.test('ids match case-sensitively', async () => {
     await expectKeys(`_id=${ids.chen!.toUpperCase()}`, []);
   });
@@ -101,10 +130,15 @@ t.test('Patient search', async (t) => {
     t.equal(res.json().resourceType, 'OperationOutcome');
   });
 
-  t.test('a malformed date is a 400', async () => {
-    const res = await h.fhir({ method: 'GET', url: `/fhir/Patient?birthdate=1974-13` });
+  t.test('a malformed date is a 400, and its refusal is audited without the value', async () => {
+    const marker = `1974-13-${randomUUID().slice(0, 4)}`;
+    const res = await h.fhir({ method: 'GET', url: `/fhir/Patient?birthdate=${marker}` });
     t.equal(res.statusCode, 400);
     t.equal(res.json().resourceType, 'OperationOutcome');
+    await h.app.auditLog.settle();
+    const rows = await h.db('security_logs').where({ action: 'refused', user_id: h.userId });
+    t.ok(rows.length > 0, 'the refusal is logged');
+    t.notOk(JSON.stringify(rows).includes(marker), 'without the search value');
   });
 
   t.test('gender as code or system|code, :not and :missing', async () => {

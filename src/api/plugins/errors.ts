@@ -63,7 +63,8 @@ export default fp(async (app) => {
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: (err as FastifyError).code }, 'request refused');
     if (request.url.startsWith('/fhir') && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata') {
-      await auditRequest(request, { action: 'refused', success: false, reason: `${error.status} ${error.issues[0]?.diagnostics ?? ''}`.slice(0, 500) }).catch((e) => request.log.error({ err: e }, 'audit failed'));
+      // status and issue code only: diagnostics quote client input (search values, identifiers)
+      await auditRequest(request, { action: 'refused', success: false, reason: `${error.status} ${error.issues[0]?.code ?? ''}` }).catch((e) => request.log.error({ err: e }, 'audit failed'));
     }
     return sendOutcome(reply, error);
   });

@@ -30,10 +30,10 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
   app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in with email and password; returns a bearer token', body: loginBody, response: tokenResponse } }, async (request, reply) => {
     const { email, password } = request.body as { email: string; password: string };
     const cfg = app.config;
-    // Counted before the password is checked, for the IP and for the email (known or not): see auth/throttle.ts.
-    const client = { ip: request.ip, email };
-    const gate = await loginGate(app.db, client, cfg);
+    // Counted before the password is checked, for the IP and for the account (known or not): see auth/throttle.ts.
     const user = await findLoginUser(app.db, email);
+    const client = { ip: request.ip, email, userId: user?.id };
+    const gate = await loginGate(app.db, client, cfg);
     if (!gate.allowed) {
       await auditRequest(request, { action: 'login-throttled', success: false, reason: 'too many failed logins', userId: user?.id });
       throw new FhirError(429, 'Too many failed logins: try again later', 'throttled', { 'Retry-After': String(gate.retryAfter) });

@@ -6,7 +6,7 @@
 import type { Knex } from 'knex';
 import { badRequest } from '../outcome.js';
 import type { ColumnSearchParam, IndexSearchParam, ResourceDefinition } from '../registry.js';
-import { approximate, type DateRange } from './dates.js';
+import { approximate, utc, type DateRange } from './dates.js';
 import type { ParsedParam, SearchRequest, TokenParam } from './params.js';
 import { normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
@@ -18,12 +18,13 @@ const likeEscape = (s: string): string => s.replace(/[!%_]/g, (c) => '!' + c);
 const ESCAPE = " ESCAPE '!'";
 
 const DAY_MS = 86_400_000;
-const MIN_MS = Date.UTC(1, 0, 1) - 1; // below year 1 every bound is open
+const YEAR_1_MS = utc(1, 0, 1).getTime();
+const MIN_MS = YEAR_1_MS - 1; // below year 1 every bound is open
 const MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
 
 /** A bound as the SQL literal a DATE ('YYYY-MM-DD') or TIMESTAMP ('YYYY-MM-DD HH:MM:SS') column compares with. */
 function literal(ms: number, kind: 'date' | 'timestamp'): string {
-  const clamped = Math.min(Math.max(ms, Date.UTC(1, 0, 1)), MAX_MS);
+  const clamped = Math.min(Math.max(ms, YEAR_1_MS), MAX_MS);
   const d = new Date(clamped);
   return kind === 'date' ? d.toISOString().slice(0, 10) : dateToSqlTimestamp(d);
 }
@@ -45,9 +46,16 @@ function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'tim
   const hi = range.end.getTime();
   switch (range.prefix) {
     case 'eq': atLeast(ceil(lo)); below(floor(hi - unit) + unit); break; // [v, v+unit) inside [lo, hi)
-    case 'ne': q.where((w) => {
-      w.orWhere(col, '<', literal(ceil(lo), kind)).orWhere(col, '>=', literal(floor(hi - unit) + unit, kind));
-    }); break;
+    case 'ne': {
+      const from = ceil(lo);
+      const to = floor(hi - unit) + unit;
+      q.where((w) => {
+        if (from > MIN_MS) w.orWhere(col, '<', literal(from, kind));
+        if (to <= MAX_MS) w.orWhere(col, '>=', literal(to, kind));
+        if (from <= MIN_MS && to > MAX_MS) w.whereRaw('1 = 0');
+      });
+      break;
+    }
     case 'gt': atLeast(floor(hi - unit) + unit); break; // v + unit > hi
     case 'lt': below(ceil(lo)); break; // v < lo
     case 'ge': atLeast(floor(lo - unit) + unit); break; // v + unit > lo

@@ -11,7 +11,7 @@ export interface DateRange {
   end: Date;
 }
 
-const DATE_RE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+const DATE_RE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-](?:0\d|1[0-3]):[0-5]\d|[+-]14:00)?)?)?)?$/;
 
 /** A UTC midnight; unlike Date.UTC it does not read years 0-99 as 1900-1999. */
 export function utc(year: number, monthIndex: number, day: number): Date {
@@ -45,6 +45,7 @@ export function parseDateParam(raw: string, name: string): DateRange {
     if (Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) throw badRequest(`Invalid time in '${raw}' for search parameter ${name}`);
     const iso = `${y}-${mo}-${d}T${hh}:${mi}:${ss ?? '00'}${frac ?? ''}${tz ?? 'Z'}`;
     start = new Date(iso);
+    if (Number.isNaN(start.getTime())) throw badRequest(`Invalid date '${raw}' for search parameter ${name}`);
     const stepMs = ss === undefined ? 60_000 : frac ? 1 : 1000;
     if (frac) start = new Date(Math.floor(start.getTime()));
     end = new Date(start.getTime() + stepMs);
