@@ -50,7 +50,7 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
   const req = parse(ctx, def, query);
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: pageUrl(selfUrl, req.cursor ? decodeCursor(req.cursor, orderKeys(req, dialectOf(ctx.db)).length) : undefined) }] };
   const entries: BundleEntry[] = [];
-  let ids: string[] = [];
+  const ids: string[] = [];
 
   if (req.summary === 'count') {
     bundle.total = await countMatches(ctx.db, def, req);
@@ -58,32 +58,40 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
     const keys = orderKeys(req, dialectOf(ctx.db));
     const cursor = req.cursor ? decodeCursor(req.cursor, keys.length) : undefined;
     let rows: Row[] = [];
+    let pageKeys: Row[] = [];
     let more = false;
     if (req.count > 0) {
-      const q = currentQuery(ctx.db, def);
+      // Two steps: the page's ids from the table and its index alone, then the page's rows with
+      // their kept versions. Joining the (large) kept versions before the sort would read them for
+      // every match instead of for the page.
+      const q = ctx.db(`${def.table} as t`).select('t.id');
       keys.forEach((k, i) => q.select(ctx.db.raw(`${k.expr} as ??`, [`_k${i}`])));
       applyFilters(ctx.db, q, def, req);
       applyKeyset(q, keys, cursor);
       q.limit(req.count + 1);
-      rows = (await q) as Row[];
-      more = rows.length > req.count;
-      rows = rows.slice(0, req.count);
-      if (cursor?.direction === 'prev') rows.reverse();
+      const page = (await q) as Row[];
+      more = page.length > req.count;
+      pageKeys = page.slice(0, req.count);
+      if (cursor?.direction === 'prev') pageKeys.reverse();
+      const full = pageKeys.length ? ((await currentQuery(ctx.db, def).whereIn('t.id', pageKeys.map((r) => r.id as string))) as Row[]) : [];
+      const byId = new Map(full.map((r) => [String(r.id), r]));
+      rows = pageKeys.map((k) => byId.get(String(k.id))).filter((r): r is Row => r !== undefined);
     }
     const backwards = cursor?.direction === 'prev';
-    const hasNext = backwards ? rows.length > 0 : more;
+    const hasNext = backwards ? pageKeys.length > 0 : more;
     const hasPrev = backwards ? more : cursor !== undefined;
-    if (hasNext && rows.length) bundle.link!.push({ relation: 'next', url: pageUrl(selfUrl, cursorOf(rows[rows.length - 1]!, keys, 'next')) });
-    if (hasPrev && rows.length) bundle.link!.push({ relation: 'previous', url: pageUrl(selfUrl, cursorOf(rows[0]!, keys, 'prev')) });
+    if (hasNext && pageKeys.length) bundle.link!.push({ relation: 'next', url: pageUrl(selfUrl, cursorOf(pageKeys[pageKeys.length - 1]!, keys, 'next')) });
+    if (hasPrev && pageKeys.length) bundle.link!.push({ relation: 'previous', url: pageUrl(selfUrl, cursorOf(pageKeys[0]!, keys, 'prev')) });
 
     for (const raw of rows) {
-      const stored = storedFromRow(def, Object.fromEntries(Object.entries(raw).filter(([k]) => !/^_k\d+$/.test(k))));
+      const stored = storedFromRow(def, raw);
+      if (stored.deleted) continue; // deleted between the two steps
       const resource = shapeResource(def, present(def, stored), req.summary, req.elements);
       ids.push(String(stored.row.id));
       entries.push({ fullUrl: `${ctx.baseUrl}/${def.type}/${stored.row.id}`, resource, search: { mode: 'match' } });
     }
     if (req.total === 'accurate' || req.total === 'estimate') bundle.total = await countMatches(ctx.db, def, req);
-    else if (req.total === undefined && req.count > 0 && !cursor && !more) bundle.total = rows.length;
+    else if (req.total === undefined && req.count > 0 && !cursor && !more) bundle.total = pageKeys.length;
   }
 
   if (req.ignored.length) {
@@ -97,6 +105,5 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
     action: 'search', resourceType: def.type, success: true,
     data: { params: req.params.map((p) => p.def.name + (p.modifier ? ':' + p.modifier : '')), returned: ids.length, ids },
   });
-  ids = [];
   return bundle;
 }
