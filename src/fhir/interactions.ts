@@ -6,15 +6,15 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { FhirError, badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
-import { resourceDefinition, type ResourceDefinition } from './registry.js';
+import type { ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
 import { validateResource } from './validate.js';
 import { indexEntries } from './search/index-entries.js';
 import {
   deleteResource as deleteRow, existingIds, insertResource, listVersions, lockConditional, nowSeconds, readCurrent,
-  readVersion, updateResource as updateRow, type StoredResource,
+  readVersion, updateResource as updateRow,
 } from '../db/resource-repository.js';
-import { sqlToInstant } from '../mappers/datatypes.js';
+import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
 import { runSearch } from './search/execute.js';
 import { inTransaction } from '../db/transactions.js';
 import { definitionOf, present, withMeta } from './resource-view.js';
@@ -36,10 +36,6 @@ const ID_RE = /^[A-Za-z0-9\-.]{1,36}$/;
 function checkId(id: string): void {
   if (/^[_$]/.test(id)) throw new FhirError(404, `'${id}' is not supported on this server (type-level operations and history are not implemented)`, 'not-supported');
   if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id}': 1-36 characters of A-Z a-z 0-9 - .`);
-}
-
-async function loadCurrent(ctx: FhirContext, def: ResourceDefinition, id: string, trx: Knex = ctx.db, forUpdate = false): Promise<StoredResource | undefined> {
-  return readCurrent(trx, def, id, forUpdate);
 }
 
 /** Validates a client resource and derives what the write path stores. */
@@ -75,11 +71,12 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
       const criteria = ifNoneExist.replace(/^.*\?/, '');
       if (!criteria) throw badRequest('If-None-Exist needs search criteria, e.g. identifier=http://example.org|123');
       await lockConditional(trx, conditionalKey(type, criteria), now.sql);
-      const query = Object.fromEntries([...new URLSearchParams(criteria).keys()].map((k) => [k, new URLSearchParams(criteria).getAll(k)]));
-      const matches = await runSearch({ ...ctx, db: trx, strict: true }, def, query as Query, { idsOnly: true, limit: 2 });
+      const params = new URLSearchParams(criteria);
+      const query: Query = Object.fromEntries([...new Set(params.keys())].map((k) => [k, params.getAll(k)]));
+      const matches = await runSearch({ ...ctx, db: trx, strict: true }, def, query, { idsOnly: true, limit: 2 });
       if (matches.length > 1) throw preconditionFailed(`If-None-Exist criteria '${criteria}' match more than one ${type}`);
       if (matches.length === 1) {
-        const existing = (await loadCurrent(ctx, def, matches[0]!, trx))!;
+        const existing = (await readCurrent(trx, def, matches[0]!))!;
         await ctx.audit({ action: 'create-conditional-match', resourceType: type, resourceId: existing.row.id as string, success: true }, trx);
         return { status: 200 as const, resource: present(def, existing), created: false };
       }
@@ -98,7 +95,7 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
 export async function readResource(ctx: FhirContext, type: string, id: string): Promise<Resource> {
   const def = definitionOf(type);
   checkId(id);
-  const stored = await loadCurrent(ctx, def, id);
+  const stored = await readCurrent(ctx.db, def, id);
   if (!stored) throw notFound(`${type}/${id} is not known`);
   if (stored.deleted) throw gone(`${type}/${id} has been deleted`);
   await ctx.audit({ action: 'read', resourceType: type, resourceId: id, success: true });
@@ -111,7 +108,7 @@ export async function vreadResource(ctx: FhirContext, type: string, id: string, 
   checkId(id);
   if (!/^\d+$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid}'`);
   const version = Number(vid);
-  const stored = await loadCurrent(ctx, def, id);
+  const stored = await readCurrent(ctx.db, def, id);
   if (!stored || version < 1 || version > stored.versionId) throw notFound(`${type}/${id} has no version ${vid}`);
   let resource: Resource;
   if (version === stored.versionId && !stored.deleted) {
@@ -136,7 +133,7 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
   }
   const result = await inTransaction(ctx.db, async (trx) => {
     const now = nowSeconds();
-    const current = await loadCurrent(ctx, def, id, trx, true);
+    const current = await readCurrent(trx, def, id, true);
     if (ifMatch !== undefined) {
       const m = /^(?:W\/)?"?(\d+)"?$/.exec(ifMatch.trim());
       if (!m) throw badRequest(`If-Match must be a version ETag like W/"3", not '${ifMatch}'`);
@@ -163,7 +160,7 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
   checkId(id);
   if (!def.softDelete) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
   await inTransaction(ctx.db, async (trx) => {
-    const current = await loadCurrent(ctx, def, id, trx, true);
+    const current = await readCurrent(trx, def, id, true);
     if (!current) throw notFound(`${type}/${id} is not known`);
     if (!current.deleted) await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
     await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true, data: current.deleted ? { alreadyDeleted: true } : undefined }, trx);
@@ -174,7 +171,7 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
 export async function instanceHistory(ctx: FhirContext, type: string, id: string, query: Query, selfUrl: string): Promise<Bundle> {
   const def = definitionOf(type);
   checkId(id);
-  const current = await loadCurrent(ctx, def, id);
+  const current = await readCurrent(ctx.db, def, id);
   if (!current) throw notFound(`${type}/${id} is not known`);
   const one = (k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[0] : v; };
   const wholeNumber = (k: string): number | undefined => {
@@ -189,12 +186,13 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
   if (since) {
     const t = Date.parse(since);
     if (Number.isNaN(t)) throw badRequest(`_since must be an instant, not '${since}'`);
-    sinceSql = new Date(t).toISOString().slice(0, 19).replace('T', ' ');
+    sinceSql = dateToSqlTimestamp(new Date(t));
   }
   const below = wholeNumber('_below');
   const entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
   const page = entries.slice(0, count);
-  if (current.versionId > 0 && page.length && page[0]!.versionId === current.versionId && !current.deleted) {
+  // the newest version reads through the overlay, like a read (its columns may have changed natively)
+  if (page[0]?.versionId === current.versionId && !current.deleted) {
     page[0] = { ...page[0]!, resource: present(def, current) as unknown as Record<string, unknown> };
   }
   let next: string | undefined;
