@@ -15,7 +15,7 @@ import {
   readVersion, updateResource as updateRow,
 } from '../db/resource-repository.js';
 import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
-import { runSearch } from './search/execute.js';
+import { matchingIds } from './search/execute.js';
 import { inTransaction } from '../db/transactions.js';
 import { definitionOf, present, withMeta } from './resource-view.js';
 import type { FhirContext } from './context.js';
@@ -73,7 +73,7 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
       await lockConditional(trx, conditionalKey(type, criteria), now.sql);
       const params = new URLSearchParams(criteria);
       const query: Query = Object.fromEntries([...new Set(params.keys())].map((k) => [k, params.getAll(k)]));
-      const matches = await runSearch({ ...ctx, db: trx, strict: true }, def, query, { idsOnly: true, limit: 2 });
+      const matches = await matchingIds({ ...ctx, db: trx, strict: true }, def, query, 2);
       if (matches.length > 1) throw preconditionFailed(`If-None-Exist criteria '${criteria}' match more than one ${type}`);
       if (matches.length === 1) {
         const existing = (await readCurrent(trx, def, matches[0]!))!;

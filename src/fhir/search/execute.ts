@@ -16,11 +16,11 @@ function parse(ctx: FhirContext, def: ResourceDefinition, query: Query): SearchR
   return parseSearch(def, query, { strict: ctx.strict, defaultCount: DEFAULT_COUNT, maxCount: ctx.maxCount });
 }
 
-/** Ids of the resources matching a query (used by conditional interactions). */
-export async function runSearch(ctx: FhirContext, def: ResourceDefinition, query: Query, opts: { idsOnly: true; limit: number }): Promise<string[]> {
+/** Ids of (at most `limit`) resources matching a query: the conditional interactions' search. */
+export async function matchingIds(ctx: FhirContext, def: ResourceDefinition, query: Query, limit: number): Promise<string[]> {
   const req = parse(ctx, def, query);
   if (req.params.length === 0) throw badRequest('Conditional criteria need at least one search parameter (e.g. identifier=system|value)');
-  const q = ctx.db(`${def.table} as t`).select('t.id').limit(opts.limit);
+  const q = ctx.db(`${def.table} as t`).select('t.id').limit(limit);
   applyFilters(ctx.db, q, def, req);
   return (await q).map((r: Row) => String(r.id));
 }
@@ -48,7 +48,7 @@ const cursorOf = (row: Row, keys: OrderKey[], direction: Cursor['direction']): C
 export async function searchBundle(ctx: FhirContext, type: string, query: Query, selfUrl: string): Promise<Bundle> {
   const def = definitionOf(type);
   const req = parse(ctx, def, query);
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: pageUrl(selfUrl, req.cursor ? decodeCursor(req.cursor, orderKeys(req, dialectOf(ctx.db)).length) : undefined) }] };
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: selfUrl }] };
   const entries: BundleEntry[] = [];
   const ids: string[] = [];
 
