@@ -61,7 +61,8 @@ const modelOf = (spec: StorageSpec) => {
   return model;
 };
 
-function toStored(spec: StorageSpec, raw: Row): StoredResource {
+/** Converts a row of currentQuery into a StoredResource. */
+export function storedFromRow(spec: StorageSpec, raw: Row): StoredResource {
   const { _kept, ...row } = raw;
   return {
     row,
@@ -81,50 +82,45 @@ export function currentQuery(db: Knex, spec: StorageSpec): Knex.QueryBuilder {
     .select('t.*', 'h.resource as _kept');
 }
 
-/** Converts a row of currentQuery into a StoredResource. */
-export const storedFromRow = toStored;
-
 /**
- * Matches an id exactly. FHIR ids are case-sensitive, but the seed's tables use a case-insensitive
+ * Matches ids exactly. FHIR ids are case-sensitive, but the seed's tables use a case-insensitive
  * collation on MySQL (and their foreign keys pin it), so the indexed comparison is narrowed by a
  * binary one there.
  */
-export function whereExactId(db: Knex, q: Knex.QueryBuilder, column: string, id: string): Knex.QueryBuilder {
-  q.where(column, id);
-  if (dialectOf(db) === 'mysql') q.andWhereRaw('BINARY ?? = BINARY ?', [column, id]);
+export function whereExactIds(db: Knex, q: Knex.QueryBuilder, column: string, ids: string[]): Knex.QueryBuilder {
+  q.whereIn(column, ids);
+  if (dialectOf(db) === 'mysql') q.andWhereRaw(`BINARY ?? IN (${ids.map(() => 'BINARY ?').join(', ')})`, [column, ...ids]);
   return q;
 }
 
-const readSql = new Map<string, string>();
+export const whereExactId = (db: Knex, q: Knex.QueryBuilder, column: string, id: string): Knex.QueryBuilder => whereExactIds(db, q, column, [id]);
+
+const ID_SLOT = '\u0000id';
+const readSql = new Map<string, { sql: string; bindings: unknown[] }>();
 
 /** The read-by-id statement of a type, built once: it is the hottest query of the service. */
-function readStatement(db: Knex, spec: StorageSpec, forUpdate: boolean): string {
+function readStatement(db: Knex, spec: StorageSpec, forUpdate: boolean): { sql: string; bindings: unknown[] } {
   const mysql = dialectOf(db) === 'mysql';
   const key = `${spec.type}:${mysql}:${forUpdate}`;
-  let sql = readSql.get(key);
-  if (!sql) {
-    // placeholders: the resource type (join), then the id
-    sql = currentQuery(db, spec).where('t.id', '__id__').toSQL().toNative().sql;
-    if (mysql) sql += ' AND BINARY t.id = BINARY ?';
-    sql += ' LIMIT 1';
-    if (forUpdate && mysql) sql += ' FOR UPDATE';
-    readSql.set(key, sql);
+  let statement = readSql.get(key);
+  if (!statement) {
+    const q = whereExactId(db, currentQuery(db, spec), 't.id', ID_SLOT).limit(1);
+    if (forUpdate && mysql) q.forUpdate();
+    statement = q.toSQL().toNative() as { sql: string; bindings: unknown[] };
+    readSql.set(key, statement);
   }
-  return sql;
+  return statement;
 }
 
 /** Reads the current state of one resource (deleted ones included, flagged). */
 export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUpdate = false): Promise<StoredResource | undefined> {
-  const mysql = dialectOf(db) === 'mysql';
-  const sql = readStatement(db, spec, forUpdate);
+  const { sql, bindings } = readStatement(db, spec, forUpdate);
+  const values = bindings.map((b) => (b === ID_SLOT ? id : b));
   let raw: Row | undefined;
-  if (mysql && !db.isTransaction) {
-    raw = (await executePrepared(db, sql, [spec.type, id, id]))[0];
-  } else {
-    const result = await db.raw(sql, mysql ? [spec.type, id, id] : [spec.type, id]);
-    raw = (mysql ? (result as [Row[]])[0][0] : (result as Row[])[0]) as Row | undefined;
-  }
-  return raw ? toStored(spec, raw) : undefined;
+  if (dialectOf(db) !== 'mysql') raw = ((await db.raw(sql, values as Knex.RawBinding[])) as Row[])[0];
+  else if (db.isTransaction) raw = ((await db.raw(sql, values as Knex.RawBinding[])) as [Row[]])[0][0];
+  else raw = (await executePrepared(db, sql, values))[0];
+  return raw ? storedFromRow(spec, raw) : undefined;
 }
 
 interface MysqlConnection {

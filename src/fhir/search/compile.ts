@@ -10,7 +10,7 @@ import { approximate, utc, type DateRange } from './dates.js';
 import type { ParsedParam, SearchRequest, TokenParam } from './params.js';
 import { normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
-import { dialectOf } from '../../db/dialect.js';
+import { whereExactIds } from '../../db/resource-repository.js';
 
 type QB = Knex.QueryBuilder;
 
@@ -100,11 +100,8 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): v
     const values = p.tokens.flatMap((tok) => tokenColumnValues(def, tok));
     if (p.modifier === 'not') q.whereNotIn(col, values as string[]);
     else if (values.length === 0) q.whereRaw('1 = 0');
-    else {
-      q.whereIn(col, values as string[]);
-      // ids are case-sensitive; MySQL's collation is not (see whereExactId)
-      if (def.caseSensitive && dialectOf(db) === 'mysql') q.whereRaw(`BINARY ${col} IN (${values.map(() => 'BINARY ?').join(', ')})`, values as string[]);
-    }
+    else if (def.caseSensitive) whereExactIds(db, q, col, values as string[]);
+    else q.whereIn(col, values as string[]);
     return;
   }
   if (def.type === 'reference') {
@@ -113,15 +110,21 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): v
     return;
   }
   if (def.type === 'string') {
-    q.where((w) => {
-      for (const v of p.strings) {
-        if (p.modifier === 'exact') w.orWhere(col, '=', v);
-        else w.orWhereRaw(`LOWER(${col}) LIKE ?${ESCAPE}`, [(p.modifier === 'contains' ? '%' : '') + likeEscape(normalizeString(v)) + '%']);
-      }
-    });
+    q.where((w) => stringMatch(w, p, col, `LOWER(${col})`));
     return;
   }
   throw badRequest(`Search on ${def.type} parameter ${def.name} is not supported`);
+}
+
+/**
+ * OR of a string parameter's values: :exact compares the original value, otherwise the normalised
+ * one starts with (or, :contains, contains) the normalised search value.
+ */
+function stringMatch(w: QB, p: ParsedParam, exactColumn: string, normalised: string): void {
+  for (const v of p.strings) {
+    if (p.modifier === 'exact') w.orWhere(exactColumn, '=', v);
+    else w.orWhereRaw(`${normalised} LIKE ?${ESCAPE}`, [(p.modifier === 'contains' ? '%' : '') + likeEscape(normalizeString(v)) + '%']);
+  }
 }
 
 function tokenColumnValues(def: ColumnSearchParam, tok: TokenParam): unknown[] {
@@ -143,12 +146,7 @@ function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSea
     return;
   }
   if (def.type === 'string') {
-    q.whereExists(sub((w) => {
-      for (const v of p.strings) {
-        if (p.modifier === 'exact') w.orWhere('s.value', '=', v);
-        else w.orWhereRaw(`s.norm LIKE ?${ESCAPE}`, [(p.modifier === 'contains' ? '%' : '') + likeEscape(normalizeString(v)) + '%']);
-      }
-    }));
+    q.whereExists(sub((w) => stringMatch(w, p, 's.value', 's.norm')));
     return;
   }
   if (def.type === 'reference') {
