@@ -18,6 +18,7 @@ import * as m0103 from './0103_search_string.js';
 import * as m0104 from './0104_search_token.js';
 import * as m0105 from './0105_conditional_locks.js';
 import * as m0106 from './0106_login_attempts.js';
+import * as m0107 from './0107_resource_versioning.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -41,4 +42,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0104_search_token': m0104,
   '0105_conditional_locks': m0105,
   '0106_login_attempts': m0106,
+  '0107_resource_versioning': m0107,
 };

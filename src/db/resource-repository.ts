@@ -9,11 +9,36 @@ import { dateToSqlTimestamp } from '../mappers/datatypes.js';
 
 export type Row = Record<string, unknown>;
 
+/**
+ * Row-level storage of a type whose resources are more than one row of one table (e.g. an
+ * Observation is a row of the observations projection plus a measurement of a vitals row).
+ * Each hook gets the complete row of the type's table (version_id, created_at, updated_at
+ * included) and writes whatever else belongs with it.
+ */
+export interface StorageHooks {
+  /** Joins and selects added to every read of rows (alias t); fromRow sees the extra columns. */
+  joinReads?(db: Knex, q: Knex.QueryBuilder): void;
+  insertRow?(trx: Knex, id: string, row: Row): Promise<void>;
+  updateRow?(trx: Knex, id: string, row: Row): Promise<void>;
+  /** Removes the row (hard delete). */
+  deleteRow?(trx: Knex, id: string): Promise<void>;
+}
+
 /** What the repository needs to know about a resource type's storage. */
 export interface StorageSpec {
   type: string;
   table: string;
+  /** deleted_at marks deletion; otherwise a delete removes the row and only the history remains. */
   softDelete: boolean;
+  /** Rows of the table that belong to the type. */
+  rowFilter?: Record<string, string[]>;
+  /** The table has version_id (default true). */
+  versioned?: boolean;
+  /** Column of the last change (default updated_at). */
+  updatedColumn?: string;
+  /** Versions are kept in resource_history (default true). */
+  kept?: boolean;
+  storage?: StorageHooks;
 }
 
 export interface IndexEntries {
@@ -68,18 +93,27 @@ export function storedFromRow(spec: StorageSpec, raw: Row): StoredResource {
     row,
     kept: parseJson(_kept),
     versionId: Number(row.version_id ?? 1),
-    lastUpdated: String(row.updated_at ?? row.created_at ?? ''),
+    lastUpdated: String(row[spec.updatedColumn ?? 'updated_at'] ?? row.created_at ?? ''),
     deleted: spec.softDelete ? row.deleted_at !== null && row.deleted_at !== undefined : false,
   };
 }
 
-/** Select of rows joined with their current kept version. */
+/** Restricts a query over `alias` to the rows of the type (its row filter). */
+export function whereOfType(q: Knex.QueryBuilder, spec: StorageSpec, alias = 't'): Knex.QueryBuilder {
+  for (const [column, values] of Object.entries(spec.rowFilter ?? {})) q.whereIn(`${alias}.${column}`, values);
+  return q;
+}
+
+/** Select of the type's rows joined with their current kept version. */
 export function currentQuery(db: Knex, spec: StorageSpec): Knex.QueryBuilder {
-  return db(`${spec.table} as t`)
-    .leftJoin('resource_history as h', (j) => {
+  const q = db(`${spec.table} as t`).select('t.*');
+  if (spec.kept !== false) {
+    q.leftJoin('resource_history as h', (j) => {
       j.on('h.resource_type', '=', db.raw('?', [spec.type])).andOn('h.resource_id', '=', 't.id').andOn('h.version_id', '=', 't.version_id');
-    })
-    .select('t.*', 'h.resource as _kept');
+    }).select('h.resource as _kept');
+  }
+  spec.storage?.joinReads?.(db, q);
+  return whereOfType(q, spec);
 }
 
 /**
@@ -162,26 +196,45 @@ async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: 
   });
 }
 
-/** Inserts version 1 of a new resource. */
-export async function insertResource(trx: Knex, spec: StorageSpec, input: WriteInput, at: string): Promise<void> {
-  await modelOf(spec).query(trx).insert({ ...input.columns, id: input.id, version_id: 1, created_at: at, updated_at: at });
-  await appendHistory(trx, spec, input.id, 1, input.method, at, input.resource, input.userId);
-  await writeIndex(trx, spec, input.id, input.index, true);
+/**
+ * Inserts a new resource as `version` (1, or the next one after a hard-deleted past whose history
+ * remains).
+ */
+export async function insertResource(trx: Knex, spec: StorageSpec, input: WriteInput, at: string, version = 1): Promise<void> {
+  const row = { ...input.columns, id: input.id, version_id: version, created_at: at, [spec.updatedColumn ?? 'updated_at']: at };
+  if (spec.storage?.insertRow) await spec.storage.insertRow(trx, input.id, row);
+  else await modelOf(spec).query(trx).insert(row);
+  await appendHistory(trx, spec, input.id, version, input.method, at, input.resource, input.userId);
+  await writeIndex(trx, spec, input.id, input.index, version === 1);
 }
 
 /** Writes version `version` over an existing row (also revives a soft-deleted one). */
 export async function updateResource(trx: Knex, spec: StorageSpec, input: WriteInput, version: number, at: string): Promise<void> {
   const extra: Row = spec.softDelete ? { deleted_at: null } : {};
-  await modelOf(spec).query(trx).patch({ ...input.columns, ...extra, version_id: version, updated_at: at }).where('id', input.id);
+  const row = { ...input.columns, ...extra, version_id: version, [spec.updatedColumn ?? 'updated_at']: at };
+  if (spec.storage?.updateRow) await spec.storage.updateRow(trx, input.id, row);
+  else await modelOf(spec).query(trx).patch(row).where('id', input.id);
   await appendHistory(trx, spec, input.id, version, input.method, at, input.resource, input.userId);
   await writeIndex(trx, spec, input.id, input.index);
 }
 
-/** Soft-deletes a resource as version `version`; it leaves search and reads as 410. */
+/**
+ * Deletes a resource as version `version`: soft (deleted_at) or by removing the row. Either way
+ * the history keeps a DELETE entry, so reads answer 410 and search no longer finds it.
+ */
 export async function deleteResource(trx: Knex, spec: StorageSpec, id: string, version: number, at: string, userId?: string): Promise<void> {
-  await modelOf(spec).query(trx).patch({ deleted_at: at, version_id: version, updated_at: at }).where('id', id);
+  if (spec.softDelete) await modelOf(spec).query(trx).patch({ deleted_at: at, version_id: version, updated_at: at }).where('id', id);
+  else if (spec.storage?.deleteRow) await spec.storage.deleteRow(trx, id);
+  else await modelOf(spec).query(trx).delete().where('id', id);
   await appendHistory(trx, spec, id, version, 'DELETE', at, null, userId);
   await writeIndex(trx, spec, id, undefined);
+}
+
+/** The newest history entry of an id (without its resource): how a removed row is known to have existed. */
+export async function latestVersion(db: Knex, spec: StorageSpec, id: string): Promise<{ versionId: number; method: string; recordedAt: string } | undefined> {
+  const r = await whereExactId(db, db('resource_history').where({ resource_type: spec.type }), 'resource_id', id)
+    .orderBy('version_id', 'desc').first('version_id', 'method', 'recorded_at');
+  return r ? { versionId: Number(r.version_id), method: String(r.method), recordedAt: String(r.recorded_at) } : undefined;
 }
 
 /** One version of a resource from its history. */

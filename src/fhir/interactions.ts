@@ -11,8 +11,8 @@ import type { Resource } from './types.js';
 import { validateResource } from './validate.js';
 import { indexEntries } from './search/index-entries.js';
 import {
-  deleteResource as deleteRow, existingIds, insertResource, listVersions, lockConditional, nowSeconds, readCurrent,
-  readVersion, updateResource as updateRow,
+  deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds, readCurrent,
+  readVersion, updateResource as updateRow, type StoredResource,
 } from '../db/resource-repository.js';
 import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
 import { matchingIds } from './search/execute.js';
@@ -39,12 +39,12 @@ function checkId(id: string): void {
 }
 
 /** Validates a client resource and derives what the write path stores. */
-async function prepare(trx: Knex, def: ResourceDefinition, body: unknown, id: string) {
+async function prepare(trx: Knex.Transaction, def: ResourceDefinition, body: unknown, id: string, ctx: { userId?: string; now: string; current?: StoredResource }) {
   validateResource(def.type, body);
   const incoming = structuredClone(body) as Resource;
   def.check?.(incoming);
   incoming.id = id;
-  const columns = def.toRow(incoming);
+  const columns = def.toRow(incoming, { id, userId: ctx.userId, now: ctx.now });
   for (const ref of def.references) {
     const target = columns[ref.column];
     if (target === null || target === undefined) continue;
@@ -53,6 +53,7 @@ async function prepare(trx: Knex, def: ResourceDefinition, body: unknown, id: st
       throw unprocessable(`${ref.expression} refers to ${ref.targetType}/${String(target)}, which does not exist or is not a ${ref.targetType}`, ref.expression, 'not-found');
     }
   }
+  await def.checkStored?.(incoming, { trx, id, userId: ctx.userId, columns, current: ctx.current });
   return { incoming, columns, index: indexEntries(def, incoming) };
 }
 
@@ -82,7 +83,7 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
       }
     }
     const id = uuidv7();
-    const { incoming, columns, index } = await prepare(trx, def, body, id);
+    const { incoming, columns, index } = await prepare(trx, def, body, id, { userId: ctx.userId, now: now.sql });
     const resource = withMeta(incoming, 1, sqlToInstant(now.sql)!);
     await insertResource(trx, def, { id, columns, resource, index, method: 'POST', userId: ctx.userId }, now.sql);
     await ctx.audit({ action: 'create', resourceType: type, resourceId: id, success: true }, trx);
@@ -91,12 +92,18 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
   return result;
 }
 
+/** The error for an id without a row: 410 when its history ends in a deletion, else 404. */
+async function missing(ctx: FhirContext, def: ResourceDefinition, id: string): Promise<FhirError> {
+  const latest = def.kept === false ? undefined : await latestVersion(ctx.db, def, id);
+  return latest?.method === 'DELETE' ? gone(`${def.type}/${id} has been deleted`) : notFound(`${def.type}/${id} is not known`);
+}
+
 /** read. https://hl7.org/fhir/R4/http.html#read */
 export async function readResource(ctx: FhirContext, type: string, id: string): Promise<Resource> {
   const def = definitionOf(type);
   checkId(id);
   const stored = await readCurrent(ctx.db, def, id);
-  if (!stored) throw notFound(`${type}/${id} is not known`);
+  if (!stored) throw await missing(ctx, def, id);
   if (stored.deleted) throw gone(`${type}/${id} has been deleted`);
   await ctx.audit({ action: 'read', resourceType: type, resourceId: id, success: true });
   return present(def, stored);
@@ -109,9 +116,10 @@ export async function vreadResource(ctx: FhirContext, type: string, id: string, 
   if (!/^\d+$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid}'`);
   const version = Number(vid);
   const stored = await readCurrent(ctx.db, def, id);
-  if (!stored || version < 1 || version > stored.versionId) throw notFound(`${type}/${id} has no version ${vid}`);
+  const newest = stored?.versionId ?? (await latestVersion(ctx.db, def, id))?.versionId ?? 0;
+  if (version < 1 || version > newest) throw notFound(`${type}/${id} has no version ${vid}`);
   let resource: Resource;
-  if (version === stored.versionId && !stored.deleted) {
+  if (stored && version === stored.versionId && !stored.deleted) {
     resource = present(def, stored);
   } else {
     const entry = await readVersion(ctx.db, def, id, version);
@@ -141,12 +149,14 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
         throw preconditionFailed(`Version conflict: If-Match ${ifMatch} but ${type}/${id} is ${current ? (current.deleted ? 'deleted' : `at version ${current.versionId}`) : 'not known'}`);
       }
     }
-    const { incoming, columns, index } = await prepare(trx, def, body, id);
-    const version = current ? current.versionId + 1 : 1;
+    const { incoming, columns, index } = await prepare(trx, def, body, id, { userId: ctx.userId, now: now.sql, current });
+    // a removed row's id continues its history
+    const previous = current?.versionId ?? (await latestVersion(trx, def, id))?.versionId ?? 0;
+    const version = previous + 1;
     const resource = withMeta(incoming, version, sqlToInstant(now.sql)!);
     const input = { id, columns, resource, index, method: 'PUT' as const, userId: ctx.userId };
     if (current) await updateRow(trx, def, input, version, now.sql);
-    else await insertResource(trx, def, input, now.sql);
+    else await insertResource(trx, def, input, now.sql, version);
     const created = !current || current.deleted;
     await ctx.audit({ action: created ? 'create' : 'update', resourceType: type, resourceId: id, success: true, data: { version } }, trx);
     return { status: (created ? 201 : 200) as 200 | 201, resource, created };
@@ -158,12 +168,16 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
 export async function deleteResource(ctx: FhirContext, type: string, id: string): Promise<void> {
   const def = definitionOf(type);
   checkId(id);
-  if (!def.softDelete) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
+  if (!def.interactions.includes('delete')) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
   await inTransaction(ctx.db, async (trx) => {
     const current = await readCurrent(trx, def, id, true);
-    if (!current) throw notFound(`${type}/${id} is not known`);
-    if (!current.deleted) await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
-    await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true, data: current.deleted ? { alreadyDeleted: true } : undefined }, trx);
+    if (!current) {
+      if ((await latestVersion(trx, def, id))?.method !== 'DELETE') throw notFound(`${type}/${id} is not known`);
+    } else if (!current.deleted) {
+      await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
+    }
+    const again = !current || current.deleted;
+    await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true, data: again ? { alreadyDeleted: true } : undefined }, trx);
   });
 }
 
@@ -172,7 +186,7 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
   const def = definitionOf(type);
   checkId(id);
   const current = await readCurrent(ctx.db, def, id);
-  if (!current) throw notFound(`${type}/${id} is not known`);
+  if (!current && !(await latestVersion(ctx.db, def, id))) throw notFound(`${type}/${id} is not known`);
   const one = (k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[0] : v; };
   const wholeNumber = (k: string): number | undefined => {
     const v = one(k);
@@ -192,7 +206,7 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
   const entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
   const page = entries.slice(0, count);
   // the newest version reads through the overlay, like a read (its columns may have changed natively)
-  if (page[0]?.versionId === current.versionId && !current.deleted) {
+  if (current && page[0]?.versionId === current.versionId && !current.deleted) {
     page[0] = { ...page[0]!, resource: present(def, current) as unknown as Record<string, unknown> };
   }
   let next: string | undefined;

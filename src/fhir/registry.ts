@@ -2,11 +2,13 @@
  * The resource registry: each exposed type is declared once (src/fhir/resources/<Type>.ts) and
  * routes, CapabilityStatement, OpenAPI, search, validation and the write path read it.
  */
+import type { Knex } from 'knex';
 import type { Resource } from './types.js';
 import type { Row } from '../mappers/column-map.js';
+import type { StorageHooks, StoredResource } from '../db/resource-repository.js';
 
 export type Interaction = 'read' | 'vread' | 'update' | 'delete' | 'history-instance' | 'create' | 'search-type';
-export type SearchParamType = 'string' | 'token' | 'date' | 'reference' | 'number' | 'quantity' | 'uri' | 'special';
+export type SearchParamType = 'string' | 'token' | 'date' | 'reference' | 'number' | 'quantity' | 'uri' | 'special' | 'composite';
 
 /** A token as indexed: system may be absent. */
 export interface TokenValue { system?: string; code: string }
@@ -25,8 +27,17 @@ interface SearchParamBase {
 /** A parameter over a column of the resource's table. */
 export interface ColumnSearchParam extends SearchParamBase {
   source: 'column';
-  type: 'token' | 'date' | 'reference' | 'string' | 'number';
+  type: 'token' | 'date' | 'reference' | 'string' | 'number' | 'quantity';
   column: string;
+  /**
+   * An SQL expression to compare instead of the bare column (e.g. a date and a time column
+   * combined); `t.` stands for the table alias. Per dialect.
+   */
+  sql?: { mysql: string; sqlite: string };
+  /** Quantities: the column holding the value's UCUM unit code (absent: the unit is `unit`). */
+  unitColumn?: string;
+  /** Quantities: the unit every value of the column is in (UCUM code). */
+  unit?: string;
   /** Dates: a DATE column (day precision) or a TIMESTAMP column. */
   dateKind?: 'date' | 'timestamp';
   /** Tokens: column values a token matches (undefined = matches nothing); default: the code itself. */
@@ -62,22 +73,58 @@ export interface ReferenceCheck {
   softDelete: boolean;
 }
 
+/** What the write path knows when it turns a resource into columns. */
+export interface RowContext {
+  /** The id the resource is written under. */
+  id: string;
+  /** The authenticated user (for NOT NULL created_by / recorded_by columns the resource leaves open). */
+  userId?: string;
+  /** The write's time, SQL 'YYYY-MM-DD HH:MM:SS' UTC. */
+  now: string;
+}
+
+/** What a check against stored data sees, inside the write's transaction. */
+export interface StoreCheckContext {
+  trx: Knex.Transaction;
+  id: string;
+  userId?: string;
+  /** The columns about to be written. */
+  columns: Row;
+  /** The row as it is now (updates), undefined for a create. */
+  current?: StoredResource;
+}
+
 export interface ResourceDefinition<R extends Resource = Resource> {
   type: string;
+  /** The table searched and read (alias t in SQL). */
   table: string;
   profile: string;
   description: string;
   interactions: Interaction[];
-  /** Soft delete through deleted_at (else delete is not offered). */
+  /** Delete marks deleted_at (patients, users); otherwise delete removes the row (the history stays: reads answer 410). */
   softDelete: boolean;
-  toRow(resource: R): Row;
+  /** Rows of the table that are resources of this type (e.g. users with role doctor or nurse). */
+  rowFilter?: Record<string, string[]>;
+  /** The table has version_id (default true); without it every row reads as version 1. */
+  versioned?: boolean;
+  /** The column meta.lastUpdated and _lastUpdated come from (default updated_at). */
+  updatedColumn?: string;
+  /** Versions are kept in resource_history and merged on read (default true). */
+  kept?: boolean;
+  /** Storage beyond one row of `table` (e.g. Observation over vitals and lab_results). */
+  storage?: StorageHooks;
+  toRow(resource: R, ctx: RowContext): Row;
   fromRow(row: Row, kept?: R): R;
   /** Business-rule and value checks beyond the JSON schema; throw FhirError (422) to refuse. */
   check?(resource: R): void;
+  /** Checks against stored data (double booking, one coverage per order ...); throw FhirError 409/422. */
+  checkStored?(resource: R, ctx: StoreCheckContext): Promise<void>;
   references: ReferenceCheck[];
   searchParams: SearchParamDef[];
   /** Elements marked isSummary in the R4 definition (for _summary=true). */
   summaryElements: string[];
+  /** Reference search parameters that put a resource in a patient's compartment ($everything). */
+  compartment?: string[];
 }
 
 const registry = new Map<string, ResourceDefinition>();
@@ -110,7 +157,13 @@ export const commonSearchParams: SearchParamDef[] = [
   },
 ];
 
+/** The common parameters as they apply to a type (_lastUpdated reads the type's updated column). */
+export function commonParamsOf(def: ResourceDefinition): SearchParamDef[] {
+  const updated = def.updatedColumn ?? 'updated_at';
+  return commonSearchParams.map((p) => (p.name === '_lastUpdated' && updated !== 'updated_at' ? { ...p, column: updated, sort: [updated] } as SearchParamDef : p));
+}
+
 /** A parameter of a type (its own or a common one). */
 export function searchParam(def: ResourceDefinition, name: string): SearchParamDef | undefined {
-  return def.searchParams.find((p) => p.name === name) ?? commonSearchParams.find((p) => p.name === name);
+  return def.searchParams.find((p) => p.name === name) ?? commonParamsOf(def).find((p) => p.name === name);
 }

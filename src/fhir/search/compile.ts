@@ -10,7 +10,9 @@ import { approximate, utc, type DateRange } from './dates.js';
 import type { ParsedParam, SearchRequest, TokenParam } from './params.js';
 import { normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
-import { whereExactIds } from '../../db/resource-repository.js';
+import { whereExactIds, whereOfType } from '../../db/resource-repository.js';
+import { dialectOf } from '../../db/dialect.js';
+import type { NumberValue } from './numbers.js';
 
 type QB = Knex.QueryBuilder;
 
@@ -29,6 +31,15 @@ function literal(ms: number, kind: 'date' | 'timestamp'): string {
   return kind === 'date' ? d.toISOString().slice(0, 10) : dateToSqlTimestamp(d);
 }
 
+/** A column reference quoted for both dialects (SQLite accepts MySQL's backticks). */
+const quoted = (alias: string, column: string): string => `\`${alias}\`.\`${column}\``;
+
+/** The SQL a column parameter compares: its column, or its per-dialect expression. */
+function columnSql(db: Knex, def: ColumnSearchParam, alias: string, column = def.column): string {
+  if (def.sql && column === def.column) return def.sql[dialectOf(db)].replace(/\bt\./g, `${alias}.`);
+  return quoted(alias, column);
+}
+
 /**
  * One date condition. A stored value v stands for the range [v, v + unit) (a day for DATE columns,
  * a second for TIMESTAMP ones) and the search value for [lo, hi); the prefixes compare ranges as
@@ -40,8 +51,9 @@ function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'tim
   const unit = kind === 'date' ? DAY_MS : 1000;
   const floor = (ms: number): number => Math.floor(ms / unit) * unit;
   const ceil = (ms: number): number => Math.ceil(ms / unit) * unit;
-  const atLeast = (ms: number): void => { if (ms > MAX_MS) q.whereRaw('1 = 0'); else if (ms > MIN_MS) q.where(col, '>=', literal(ms, kind)); };
-  const below = (ms: number): void => { if (ms <= MIN_MS) q.whereRaw('1 = 0'); else if (ms <= MAX_MS) q.where(col, '<', literal(ms, kind)); };
+  const never = (w: QB): void => { w.whereRaw('1 = 0'); };
+  const atLeast = (ms: number): void => { if (ms > MAX_MS) never(q); else if (ms > MIN_MS) q.whereRaw(`${col} >= ?`, [literal(ms, kind)]); };
+  const below = (ms: number): void => { if (ms <= MIN_MS) never(q); else if (ms <= MAX_MS) q.whereRaw(`${col} < ?`, [literal(ms, kind)]); };
   const lo = range.start.getTime();
   const hi = range.end.getTime();
   switch (range.prefix) {
@@ -50,9 +62,9 @@ function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'tim
       const from = ceil(lo);
       const to = floor(hi - unit) + unit;
       q.where((w) => {
-        if (from > MIN_MS) w.orWhere(col, '<', literal(from, kind));
-        if (to <= MAX_MS) w.orWhere(col, '>=', literal(to, kind));
-        if (from <= MIN_MS && to > MAX_MS) w.whereRaw('1 = 0');
+        if (from > MIN_MS) w.orWhereRaw(`${col} < ?`, [literal(from, kind)]);
+        if (to <= MAX_MS) w.orWhereRaw(`${col} >= ?`, [literal(to, kind)]);
+        if (from <= MIN_MS && to > MAX_MS) never(w);
       });
       break;
     }
@@ -71,6 +83,37 @@ function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'tim
   }
 }
 
+/**
+ * One number condition on a stored (exact) value v. `eq` matches the range the search value's
+ * precision implies; `ap` within 10 %; the others compare with the value itself.
+ * https://hl7.org/fhir/R4/search.html#number
+ */
+function numberCondition(q: QB, col: string, n: NumberValue): void {
+  switch (n.prefix) {
+    case 'eq': q.whereRaw(`${col} >= ? AND ${col} < ?`, [n.low, n.high]); break;
+    case 'ne': q.whereRaw(`(${col} < ? OR ${col} >= ?)`, [n.low, n.high]); break;
+    case 'gt': case 'sa': q.whereRaw(`${col} > ?`, [n.value]); break;
+    case 'lt': case 'eb': q.whereRaw(`${col} < ?`, [n.value]); break;
+    case 'ge': q.whereRaw(`${col} >= ?`, [n.value]); break;
+    case 'le': q.whereRaw(`${col} <= ?`, [n.value]); break;
+    case 'ap': {
+      const d = Math.abs(n.value) * 0.1;
+      q.whereRaw(`${col} >= ? AND ${col} <= ?`, [n.value - d, n.value + d]);
+      break;
+    }
+  }
+}
+
+const UCUM = 'http://unitsofmeasure.org';
+
+/** The unit part of a quantity condition: the unit column (or the column's fixed unit) must be the one asked for. */
+function unitCondition(db: Knex, q: QB, def: ColumnSearchParam, n: NumberValue, alias: string): void {
+  if (n.system && n.system !== UCUM) { q.whereRaw('1 = 0'); return; }
+  if (!n.code) return;
+  if (def.unitColumn) q.whereRaw(`${columnSql(db, def, alias, def.unitColumn)} = ?`, [n.code]);
+  else if (def.unit !== n.code) q.whereRaw('1 = 0');
+}
+
 function referenceCandidates(p: ParsedParam, value: string): string[] {
   const targets = p.targetType ? [p.targetType] : p.def.targets ?? [];
   const m = value.match(/(?:^|\/)([A-Z][A-Za-z]+)\/([^/]+?)(?:\/_history\/[^/]+)?$/);
@@ -81,32 +124,58 @@ function referenceCandidates(p: ParsedParam, value: string): string[] {
   return targets.map((t) => `${t}/${value}`);
 }
 
-function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): void {
-  const col = `t.${def.column}`;
+const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+function whereIn(q: QB, col: string, values: unknown[], not = false): void {
+  if (values.length === 0) { if (!not) q.whereRaw('1 = 0'); return; }
+  q.whereRaw(`${col} ${not ? 'NOT IN' : 'IN'} (${placeholders(values.length)})`, values as Knex.Value[]);
+}
+
+/** The ids of `target` rows a chained parameter matches, as a subquery (alias c). */
+function chainSubquery(db: Knex, p: ParsedParam, alias: string): QB {
+  const { target, param } = p.chain!;
+  const inner = `${alias}c`;
+  const sub = db(`${target.table} as ${inner}`).select(`${inner}.id`);
+  applyFilters(db, sub, target, { params: [param] }, inner);
+  return sub;
+}
+
+function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, alias: string): void {
+  const col = columnSql(db, def, alias);
+  if (p.chain) {
+    q.whereIn(db.raw(col) as unknown as string, chainSubquery(db, p, alias));
+    return;
+  }
   if (p.missing !== undefined) {
-    const absent = def.missingValues ?? [];
-    if (p.missing) q.where((w) => { w.whereNull(col); if (absent.length) w.orWhereIn(col, absent as string[]); });
-    else { q.whereNotNull(col); if (absent.length) q.whereNotIn(col, absent as string[]); }
+    const absent = (def.missingValues ?? []) as Knex.Value[];
+    if (p.missing) q.whereRaw(`(${col} IS NULL${absent.length ? ` OR ${col} IN (${placeholders(absent.length)})` : ''})`, absent);
+    else { q.whereRaw(`${col} IS NOT NULL`); if (absent.length) whereIn(q, col, absent, true); }
     return;
   }
   if (def.type === 'date') {
     q.where((w) => {
       w.where((any) => { for (const range of p.dates) any.orWhere((x) => dateCondition(x, col, range, def.dateKind)); });
-      if (def.missingValues?.length) w.whereNotIn(col, def.missingValues as string[]);
+      if (def.missingValues?.length) whereIn(w, col, def.missingValues, true);
+    });
+    return;
+  }
+  if (def.type === 'number' || def.type === 'quantity') {
+    q.where((any) => {
+      for (const n of p.numbers) any.orWhere((x) => { numberCondition(x, col, n); if (def.type === 'quantity') unitCondition(db, x, def, n, alias); });
     });
     return;
   }
   if (def.type === 'token') {
     const values = p.tokens.flatMap((tok) => tokenColumnValues(def, tok));
-    if (p.modifier === 'not') q.whereNotIn(col, values as string[]);
+    if (p.modifier === 'not') whereIn(q, col, values, true);
     else if (values.length === 0) q.whereRaw('1 = 0');
-    else if (def.caseSensitive) whereExactIds(db, q, col, values as string[]);
-    else q.whereIn(col, values as string[]);
+    else if (def.caseSensitive) whereExactIds(db, q, `${alias}.${def.column}`, values as string[]);
+    else whereIn(q, col, values);
     return;
   }
   if (def.type === 'reference') {
     const ids = p.strings.flatMap((v) => referenceCandidates(p, v)).map((r) => r.split('/')[1]!);
-    q.whereIn(col, ids);
+    whereIn(q, col, ids);
     return;
   }
   if (def.type === 'string') {
@@ -122,7 +191,7 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam): v
  */
 function stringMatch(w: QB, p: ParsedParam, exactColumn: string, normalised: string): void {
   for (const v of p.strings) {
-    if (p.modifier === 'exact') w.orWhere(exactColumn, '=', v);
+    if (p.modifier === 'exact') w.orWhereRaw(`${exactColumn} = ?`, [v]);
     else w.orWhereRaw(`${normalised} LIKE ?${ESCAPE}`, [(p.modifier === 'contains' ? '%' : '') + likeEscape(normalizeString(v)) + '%']);
   }
 }
@@ -133,34 +202,43 @@ function tokenColumnValues(def: ColumnSearchParam, tok: TokenParam): unknown[] {
   return tok.hasSystem && tok.system ? [] : [tok.code];
 }
 
-function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam): void {
+function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam, alias: string): void {
   const table = def.type === 'string' ? 'search_string' : 'search_token';
-  const sub = (fill?: (s: QB) => void): QB => {
-    const s = db(`${table} as s`).select(db.raw('1'))
-      .where('s.resource_type', type).andWhere('s.param', def.name).andWhereRaw('s.resource_id = t.id');
-    if (fill) s.andWhere((w) => fill(w));
-    return s;
+  const s = `${alias}s`;
+  const sub = (fill?: (x: QB) => void): QB => {
+    const x = db(`${table} as ${s}`).select(db.raw('1'))
+      .where(`${s}.resource_type`, type).andWhere(`${s}.param`, def.name).andWhereRaw(`${s}.resource_id = ${alias}.id`);
+    if (fill) x.andWhere((w) => fill(w));
+    return x;
   };
+  if (p.chain) {
+    const prefix = `${p.targetType}/`;
+    const ids = chainSubquery(db, p, alias);
+    const concat = dialectOf(db) === 'mysql' ? `CONCAT(?, ${alias}c.id)` : `? || ${alias}c.id`;
+    ids.clearSelect().select(db.raw(concat, [prefix]));
+    q.whereExists(sub((w) => w.whereIn(`${s}.code`, ids)));
+    return;
+  }
   if (p.missing !== undefined) {
     if (p.missing) q.whereNotExists(sub()); else q.whereExists(sub());
     return;
   }
   if (def.type === 'string') {
-    q.whereExists(sub((w) => stringMatch(w, p, 's.value', 's.norm')));
+    q.whereExists(sub((w) => stringMatch(w, p, `${s}.value`, `${s}.norm`)));
     return;
   }
   if (def.type === 'reference') {
     const refs = p.strings.flatMap((v) => referenceCandidates(p, v));
-    q.whereExists(sub((w) => w.whereIn('s.code', refs)));
+    q.whereExists(sub((w) => w.whereIn(`${s}.code`, refs)));
     return;
   }
   const match = sub((w) => {
     for (const tok of p.tokens) {
       w.orWhere((x) => {
-        if (tok.code !== undefined) x.where('s.code', tok.code);
+        if (tok.code !== undefined) x.where(`${s}.code`, tok.code);
         if (tok.hasSystem) {
-          if (tok.system === undefined) x.whereNull('s.system');
-          else x.where('s.system', tok.system);
+          if (tok.system === undefined) x.whereNull(`${s}.system`);
+          else x.where(`${s}.system`, tok.system);
         }
       });
     }
@@ -168,12 +246,13 @@ function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSea
   if (p.modifier === 'not') q.whereNotExists(match); else q.whereExists(match);
 }
 
-/** Applies the filters of a search (not paging) to a query over `<table> as t`. */
-export function applyFilters(db: Knex, q: QB, def: ResourceDefinition, req: Pick<SearchRequest, 'params'>): QB {
-  if (def.softDelete) q.whereNull('t.deleted_at');
+/** Applies the filters of a search (not paging) to a query over `<table> as <alias>`. */
+export function applyFilters(db: Knex, q: QB, def: ResourceDefinition, req: Pick<SearchRequest, 'params'>, alias = 't'): QB {
+  if (def.softDelete) q.whereNull(`${alias}.deleted_at`);
+  whereOfType(q, def, alias);
   for (const p of req.params) {
-    if (p.def.source === 'column') columnParam(db, q, p, p.def);
-    else indexParam(db, q, def.type, p, p.def);
+    if (p.def.source === 'column') columnParam(db, q, p, p.def, alias);
+    else indexParam(db, q, def.type, p, p.def, alias);
   }
   return q;
 }

@@ -3,8 +3,9 @@
  * https://hl7.org/fhir/R4/search.html
  */
 import { badRequest } from '../outcome.js';
-import { searchParam, type ResourceDefinition, type SearchParamDef } from '../registry.js';
+import { resourceDefinition, searchParam, type ResourceDefinition, type SearchParamDef } from '../registry.js';
 import { parseDateParam, type DateRange } from './dates.js';
+import { parseNumberParam, type NumberValue } from './numbers.js';
 
 export type Query = Record<string, string | string[] | undefined>;
 
@@ -21,7 +22,18 @@ export interface ParsedParam {
   strings: string[];
   dates: DateRange[];
   tokens: TokenParam[];
+  numbers: NumberValue[];
   missing?: boolean;
+  /** Chained search (patient.family=Smith): the target type and the parameter on it. */
+  chain?: { target: ResourceDefinition; param: ParsedParam };
+}
+
+/** _include / _revinclude: resources of `source` whose parameter `param` refers to (or from) the matches. */
+export interface IncludeSpec {
+  source: string;
+  param: string;
+  targetType?: string;
+  iterate: boolean;
 }
 
 export interface SortKey { name: string; descending: boolean; expressions: string[]; text: boolean }
@@ -38,6 +50,8 @@ export interface SearchRequest {
   summary?: SummaryMode;
   elements?: string[];
   cursor?: string;
+  includes: IncludeSpec[];
+  revincludes: IncludeSpec[];
   /** Parameters that were ignored (lenient handling), with the reason. */
   ignored: { name: string; reason: string }[];
 }
@@ -49,13 +63,14 @@ export interface ParseOptions {
 }
 
 /** Result parameters HMS implements, and those it knows but does not implement yet. */
-const RESULT_PARAMS = new Set(['_count', '_sort', '_total', '_summary', '_elements', '_cursor', '_format', '_pretty']);
+const RESULT_PARAMS = new Set(['_count', '_sort', '_total', '_summary', '_elements', '_cursor', '_format', '_pretty', '_include', '_revinclude']);
 const MODIFIERS_BY_TYPE: Record<string, Modifier[]> = {
   string: ['exact', 'contains', 'missing'],
   token: ['missing', 'not'],
   date: ['missing'],
   reference: ['missing'],
   number: ['missing'],
+  quantity: ['missing'],
 };
 
 /** Splits a parameter value on unescaped commas and unescapes \, \| \$ \\. */
@@ -99,15 +114,110 @@ function one(query: Query, name: string): string | undefined {
   return list[0];
 }
 
+/** Parses one `name[:modifier]=value` of a type; undefined when the value is empty (ignored). */
+function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, modifierRaw: string | undefined, raw: string): ParsedParam | undefined {
+  const name = def2.name;
+  let modifier = modifierRaw as Modifier | undefined;
+  let targetType: string | undefined;
+  if (modifierRaw && def2.type === 'reference' && (def2.targets ?? []).includes(modifierRaw)) {
+    targetType = modifierRaw;
+    modifier = undefined;
+  } else if (modifier && !(MODIFIERS_BY_TYPE[def2.type] ?? []).includes(modifier)) {
+    // an unknown modifier changes what the client asked for: ignoring it would widen the result
+    throw badRequest(`Modifier ':${modifierRaw}' is not supported on ${def2.type} parameter '${name}' of ${def.type}`);
+  }
+  const parsed: ParsedParam = { def: def2, modifier, targetType, strings: [], dates: [], tokens: [], numbers: [] };
+  if (modifier === 'missing') {
+    if (raw !== 'true' && raw !== 'false') throw badRequest(`${key} takes true or false, not '${raw}'`);
+    parsed.missing = raw === 'true';
+    return parsed;
+  }
+  const values = splitValues(raw).filter((v) => v !== '');
+  if (values.length === 0) return undefined; // an empty value is ignored, as the spec says
+  for (const v of values) {
+    if (def2.type === 'date') parsed.dates.push(parseDateParam(v, name));
+    else if (def2.type === 'token') parsed.tokens.push(parseToken(v));
+    else if (def2.type === 'number' || def2.type === 'quantity') parsed.numbers.push(parseNumberParam(v, name, def2.type === 'quantity'));
+    else parsed.strings.push(unescape(v));
+  }
+  return parsed;
+}
+
+/**
+ * A chained parameter (patient.family=Smith, subject:Patient.name=x), one level deep:
+ * the reference parameter, the type it must point at, and the parameter searched there.
+ */
+function parseChain(def: ResourceDefinition, key: string, raw: string): ParsedParam | undefined {
+  const dot = key.indexOf('.');
+  const [refName, refType] = key.slice(0, dot).split(':', 2) as [string, string | undefined];
+  const rest = key.slice(dot + 1);
+  if (rest.includes('.')) throw badRequest(`Chained parameter '${key}': HMS chains one level deep`);
+  const ref = searchParam(def, refName);
+  if (!ref || ref.type !== 'reference') throw badRequest(`Chained parameter '${key}': '${refName}' is not a reference parameter of ${def.type}`);
+  const stored = (ref.targets ?? []).filter((t) => resourceDefinition(t));
+  const targetType = refType ?? (stored.length === 1 ? stored[0] : undefined);
+  if (!targetType) throw badRequest(`Chained parameter '${key}': say which type ${refName} points at, e.g. ${refName}:${stored[0] ?? 'Patient'}.${rest}`);
+  const target = resourceDefinition(targetType);
+  if (!target || !(ref.targets ?? []).includes(targetType)) throw badRequest(`Chained parameter '${key}': ${refName} cannot point at a stored ${targetType}`);
+  const [innerName, innerModifier] = rest.split(':', 2) as [string, string | undefined];
+  const inner = searchParam(target, innerName);
+  if (!inner) throw badRequest(`Chained parameter '${key}': unknown search parameter '${innerName}' for ${targetType}`);
+  const param = parseParam(target, inner, rest, innerModifier, raw);
+  if (!param) return undefined;
+  return { def: ref, targetType, strings: [], dates: [], tokens: [], numbers: [], chain: { target, param } };
+}
+
+/** Parses _include / _revinclude values: Source:param[:Target], or * for every reference parameter. */
+function parseIncludes(def: ResourceDefinition, query: Query, key: '_include' | '_revinclude', opts: { strict: boolean }, req: SearchRequest): IncludeSpec[] {
+  const out: IncludeSpec[] = [];
+  for (const [k, v] of Object.entries(query)) {
+    const [name, modifier] = k.split(':', 2);
+    if (name !== key) continue;
+    if (modifier !== undefined && modifier !== 'iterate' && modifier !== 'recurse') throw badRequest(`Modifier ':${modifier}' is not supported on ${key} (use :iterate)`);
+    for (const raw of asList(v)) {
+      if (raw === '*') {
+        if (key === '_include') {
+          for (const p of def.searchParams) if (p.type === 'reference') out.push({ source: def.type, param: p.name, iterate: modifier !== undefined });
+        } else throw badRequest('_revinclude=* is not supported: name the source type and parameter, e.g. Encounter:patient');
+        continue;
+      }
+      const [source, param, targetType] = raw.split(':');
+      const sourceDef = source ? resourceDefinition(source) : undefined;
+      const p = sourceDef && param ? searchParam(sourceDef, param) : undefined;
+      if (!sourceDef || !p || p.type !== 'reference' || (targetType && !(p.targets ?? []).includes(targetType))) {
+        const reason = `${key}=${raw} is not a reference search parameter of a type HMS serves`;
+        if (opts.strict) throw badRequest(reason);
+        req.ignored.push({ name: key, reason });
+        continue;
+      }
+      if (key === '_include' && modifier === undefined && source !== def.type) {
+        const reason = `${key}=${raw}: the source type must be ${def.type} (or use ${key}:iterate)`;
+        if (opts.strict) throw badRequest(reason);
+        req.ignored.push({ name: key, reason });
+        continue;
+      }
+      out.push({ source: source!, param: param!, targetType, iterate: modifier !== undefined });
+    }
+  }
+  return out;
+}
+
 /** Parses the query of a search on one type. Throws a 400 FhirError on malformed values. */
 export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOptions): SearchRequest {
-  const req: SearchRequest = { params: [], count: opts.defaultCount, sort: [], ignored: [] };
+  const req: SearchRequest = { params: [], count: opts.defaultCount, sort: [], ignored: [], includes: [], revincludes: [] };
   const ignore = (name: string, reason: string): void => {
     if (opts.strict) throw badRequest(`${reason} (Prefer: handling=strict)`);
     req.ignored.push({ name, reason });
   };
 
   for (const [key, rawValue] of Object.entries(query)) {
+    if (key.includes('.') && !key.startsWith('_')) {
+      for (const raw of asList(rawValue)) {
+        const chained = parseChain(def, key, raw);
+        if (chained) req.params.push(chained);
+      }
+      continue;
+    }
     const [name, modifierRaw] = key.split(':', 2) as [string, string | undefined];
     if (name.startsWith('_') && RESULT_PARAMS.has(name)) continue;
     const def2 = searchParam(def, name);
@@ -115,33 +225,13 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
       ignore(key, `Unknown search parameter '${name}' for ${def.type}`);
       continue;
     }
-    let modifier = modifierRaw as Modifier | undefined;
-    let targetType: string | undefined;
-    if (modifierRaw && def2.type === 'reference' && (def2.targets ?? []).includes(modifierRaw)) {
-      targetType = modifierRaw;
-      modifier = undefined;
-    } else if (modifier && !(MODIFIERS_BY_TYPE[def2.type] ?? []).includes(modifier)) {
-      // an unknown modifier changes what the client asked for: ignoring it would widen the result
-      throw badRequest(`Modifier ':${modifierRaw}' is not supported on ${def2.type} parameter '${name}'`);
-    }
     for (const raw of asList(rawValue)) {
-      const parsed: ParsedParam = { def: def2, modifier, targetType, strings: [], dates: [], tokens: [] };
-      if (modifier === 'missing') {
-        if (raw !== 'true' && raw !== 'false') throw badRequest(`${key} takes true or false, not '${raw}'`);
-        parsed.missing = raw === 'true';
-        req.params.push(parsed);
-        continue;
-      }
-      const values = splitValues(raw).filter((v) => v !== '');
-      if (values.length === 0) continue; // an empty value is ignored, as the spec says
-      for (const v of values) {
-        if (def2.type === 'date') parsed.dates.push(parseDateParam(v, name));
-        else if (def2.type === 'token') parsed.tokens.push(parseToken(v));
-        else parsed.strings.push(unescape(v));
-      }
-      req.params.push(parsed);
+      const parsed = parseParam(def, def2, key, modifierRaw, raw);
+      if (parsed) req.params.push(parsed);
     }
   }
+  req.includes = parseIncludes(def, query, '_include', opts, req);
+  req.revincludes = parseIncludes(def, query, '_revinclude', opts, req);
 
   const count = one(query, '_count');
   if (count !== undefined) {
