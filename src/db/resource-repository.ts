@@ -110,7 +110,7 @@ export function currentQuery(db: Knex, spec: StorageSpec): Knex.QueryBuilder {
   if (spec.kept !== false) {
     q.leftJoin('resource_history as h', (j) => {
       j.on('h.resource_type', '=', db.raw('?', [spec.type])).andOn('h.resource_id', '=', 't.id').andOn('h.version_id', '=', 't.version_id');
-    }).select('h.resource as _kept');
+    }).select('h.resource as _kept', 'h.recorded_by as _recorded_by', 'h.recorded_at as _recorded_at');
   }
   spec.storage?.joinReads?.(db, q);
   return whereOfType(q, spec);

@@ -11,12 +11,33 @@ import type { Resource } from '../fhir/types.js';
 
 export type Row = Record<string, unknown>;
 
+/**
+ * What a version was written with, for NOT NULL columns the resource may leave open: such a
+ * column is filled with the writing user (created_by, recorded_by ...) or the write's time. The
+ * same values are known again on read (the version's recorded_by / recorded_at in
+ * resource_history), so a defaulted column reads back as "implied", not as a native change.
+ */
+export interface WriteDefaults {
+  userId?: string;
+  /** SQL 'YYYY-MM-DD HH:MM:SS' UTC. */
+  now?: string;
+}
+
+/** The defaults of the version a row was read with (currentQuery selects them as _recorded_by / _recorded_at). */
+export function defaultsOfRow(row: Row): WriteDefaults {
+  const at = row._recorded_at;
+  return {
+    userId: row._recorded_by === null || row._recorded_by === undefined ? undefined : String(row._recorded_by),
+    now: at === null || at === undefined ? undefined : at instanceof Date ? at.toISOString().slice(0, 19).replace('T', ' ') : String(at),
+  };
+}
+
 export interface ColumnField<R extends Resource = Resource> {
   column: string;
   /** FHIRPath of the element the column comes from (used in error messages). */
   path: string;
-  /** The column value this resource implies (undefined/null = NULL). */
-  toColumn(resource: R): unknown;
+  /** The column value this resource implies (undefined/null = NULL), given the write's defaults. */
+  toColumn(resource: R, defaults: WriteDefaults): unknown;
   /** Writes a stored column value into the resource. */
   fromColumn(resource: R, value: unknown): void;
   /** Column width in characters (VARCHAR): longer values are stored cut, the resource keeps them whole. */
@@ -60,10 +81,10 @@ function cut(value: unknown, f: { maxLength?: number; maxBytes?: number }): unkn
 }
 
 /** The columns a resource implies. */
-export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[], resource: R): Row {
+export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[], resource: R, defaults: WriteDefaults = {}): Row {
   const row: Row = {};
   for (const f of fields) {
-    const v = f.toColumn(resource);
+    const v = f.toColumn(resource, defaults);
     row[f.column] = v === undefined ? null : cut(v, f);
   }
   return row;
@@ -73,9 +94,9 @@ export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[]
  * The resource a row and its kept resource read as: kept content, corrected by the authoritative
  * columns. Works on `resource` in place (callers pass a copy they own) and returns it.
  */
-export function resourceFromColumns<R extends Resource>(fields: ColumnField<R>[], row: Row, resource: R): R {
+export function resourceFromColumns<R extends Resource>(fields: ColumnField<R>[], row: Row, resource: R, defaults: WriteDefaults = defaultsOfRow(row)): R {
   for (const f of fields) {
-    const implied = cut(f.toColumn(resource), f);
+    const implied = cut(f.toColumn(resource, defaults), f);
     const stored = row[f.column];
     if (!sameValue(implied, stored)) f.fromColumn(resource, stored === undefined ? null : stored);
   }
