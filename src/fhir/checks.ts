@@ -27,3 +27,13 @@ export function checkOneOf(value: unknown, allowed: readonly string[], expressio
     throw unprocessable(`${expression} '${String(value)}' is not one of ${allowed.join(', ')}`, expression, 'code-invalid');
   }
 }
+
+/** A period (or start/end pair) whose end is not before its start. */
+export function checkPeriod(start: string | undefined, end: string | undefined, expression: string): void {
+  if (!start || !end) return;
+  const a = Date.parse(start.length === 10 ? `${start}T00:00:00Z` : start);
+  const b = Date.parse(end.length === 10 ? `${end}T23:59:59Z` : end);
+  if (!Number.isNaN(a) && !Number.isNaN(b) && b < a) {
+    throw unprocessable(`${expression}: the end (${end}) is before the start (${start})`, expression, 'business-rule');
+  }
+}

@@ -125,3 +125,19 @@ export function sqlToInstant(value: unknown): string | undefined {
 export function dateToSqlTimestamp(d: Date): string {
   return d.toISOString().slice(0, 19).replace('T', ' ');
 }
+
+/** A FHIR dateTime/instant -> SQL 'YYYY-MM-DD HH:MM:SS' in UTC (a bare date is its UTC midnight). */
+export function dateTimeToSql(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (/^\d{4}(-\d{2}){0,2}$/.test(value)) return `${dateToSql(value)} 00:00:00`;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : dateToSqlTimestamp(new Date(t));
+}
+
+/** SQL DATE + TIME columns (UTC) -> FHIR instant. */
+export function sqlDateTimeToInstant(date: unknown, time: unknown): string | undefined {
+  if (date === null || date === undefined) return undefined;
+  const d = date instanceof Date ? date.toISOString().slice(0, 10) : String(date).slice(0, 10);
+  const t = time === null || time === undefined ? '00:00:00' : String(time).slice(0, 8);
+  return `${d}T${t}Z`;
+}
