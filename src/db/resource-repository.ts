@@ -157,6 +157,20 @@ export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUp
   return raw ? storedFromRow(spec, raw) : undefined;
 }
 
+/** The current rows of many ids of a type (missing ids are left out; deleted ones are flagged). */
+export async function readMany(db: Knex, spec: StorageSpec, ids: string[]): Promise<StoredResource[]> {
+  if (ids.length === 0) return [];
+  const rows = (await currentQuery(db, spec).whereIn('t.id', ids)) as Row[];
+  return rows.map((r) => storedFromRow(spec, r));
+}
+
+/** The values of index-backed reference parameters of some resources: resource id -> "Type/id" codes. */
+export async function indexedReferences(db: Knex, type: string, param: string, ids: string[]): Promise<{ resourceId: string; code: string }[]> {
+  if (ids.length === 0) return [];
+  const rows = (await db('search_token').where({ resource_type: type, param }).whereIn('resource_id', ids).select('resource_id', 'code')) as Row[];
+  return rows.map((r) => ({ resourceId: String(r.resource_id), code: String(r.code) }));
+}
+
 interface MysqlConnection {
   execute(sql: string, values: unknown[], cb: (err: Error | null, rows: Row[]) => void): void;
 }

@@ -1,5 +1,5 @@
 /** The CapabilityStatement, generated from the registry. https://hl7.org/fhir/R4/capabilitystatement.html */
-import { allResourceDefinitions, commonSearchParams } from './registry.js';
+import { allResourceDefinitions, commonParamsOf } from './registry.js';
 import type { Resource } from './types.js';
 
 const SEARCH_PARAM_BASE = 'http://hl7.org/fhir/SearchParameter';
@@ -36,7 +36,8 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
         conditionalUpdate: false,
         conditionalDelete: 'not-supported',
         referencePolicy: ['literal', 'local', 'enforced'],
-        searchParam: [...commonSearchParams, ...def.searchParams].map((p) => ({
+        ...(def.operations?.length ? { operation: def.operations } : {}),
+        searchParam: [...commonParamsOf(def), ...def.searchParams].map((p) => ({
           name: p.name,
           definition: p.definition ?? `${SEARCH_PARAM_BASE}/${p.name.startsWith('_') ? 'Resource' : def.type}-${p.name.replace(/^_/, '')}`,
           type: p.type,

@@ -125,6 +125,8 @@ export interface ResourceDefinition<R extends Resource = Resource> {
   summaryElements: string[];
   /** Reference search parameters that put a resource in a patient's compartment ($everything). */
   compartment?: string[];
+  /** Operations on the type (published in the CapabilityStatement; routes in src/api/routes/operations.ts). */
+  operations?: { name: string; definition: string }[];
 }
 
 const registry = new Map<string, ResourceDefinition>();

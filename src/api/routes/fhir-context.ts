@@ -1,6 +1,7 @@
 /** Per-request FHIR context: base URL, Prefer handling, and the audit sink bound to the caller. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FhirContext } from '../../fhir/interactions.js';
+import type { Query } from '../../fhir/search/params.js';
 import type { Resource } from '../../fhir/types.js';
 import { operationOutcome } from '../../fhir/outcome.js';
 import { FHIR_JSON } from '../plugins/fhir-json.js';
@@ -46,4 +47,12 @@ export function sendResource(request: FastifyRequest, reply: FastifyReply, statu
     return reply.send(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `${resource.resourceType}/${resource.id} version ${meta.versionId} stored` }]));
   }
   return reply.send(resource);
+}
+
+/** The URL of a request as made (the Bundle's self link), from its parsed query. */
+export function selfUrl(request: FastifyRequest, type: string, query: Query): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) params.append(k, one);
+  const qs = params.toString();
+  return `${baseUrl(request)}/${type}${qs ? '?' + qs : ''}`;
 }

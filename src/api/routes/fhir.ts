@@ -1,23 +1,17 @@
 /** FHIR REST routes for every type in the registry. https://hl7.org/fhir/R4/http.html */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { allResourceDefinitions, type ResourceDefinition } from '../../fhir/registry.js';
 import {
   createResource, deleteResource, instanceHistory, readResource, searchResources, updateResource, vreadResource,
 } from '../../fhir/interactions.js';
 import type { Query } from '../../fhir/search/params.js';
 import { FHIR_JSON, negotiate, requireFormBody, requireJsonBody } from '../plugins/fhir-json.js';
-import { baseUrl, fhirContext, sendResource } from './fhir-context.js';
+import { fhirContext, selfUrl, sendResource } from './fhir-context.js';
+import { operationRoutes } from './operations.js';
 
 const anyResource = { type: 'object', additionalProperties: true, description: 'A FHIR R4 resource (application/fhir+json)' } as const;
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 const versionParams = { type: 'object', properties: { id: { type: 'string' }, vid: { type: 'string' } }, required: ['id', 'vid'] } as const;
-
-function selfUrl(request: FastifyRequest, type: string, query: Query): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined) params.append(k, one);
-  const qs = params.toString();
-  return `${baseUrl(request)}/${type}${qs ? '?' + qs : ''}`;
-}
 
 function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
   const type = def.type;
@@ -89,4 +83,5 @@ export default async function fhirRoutes(app: FastifyInstance): Promise<void> {
     if ((request.method === 'POST' && !request.url.includes('/_search')) || request.method === 'PUT') requireJsonBody(request);
   });
   for (const def of allResourceDefinitions()) routesFor(app, def);
+  operationRoutes(app);
 }

@@ -35,6 +35,7 @@ export const PatientDefinition = defineResource<Patient>({
       where: { role: ['doctor', 'nurse'] }, softDelete: true,
     },
   ],
+  operations: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }],
   summaryElements: ['identifier', 'active', 'name', 'telecom', 'gender', 'birthDate', 'deceasedBoolean', 'deceasedDateTime', 'address', 'managingOrganization', 'link'],
   searchParams: [
     {

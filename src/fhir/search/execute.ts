@@ -9,6 +9,7 @@ import { currentQuery, storedFromRow, type Row } from '../../db/resource-reposit
 import { shapeResource, type Bundle, type BundleEntry } from '../bundle.js';
 import { badRequest, operationOutcome } from '../outcome.js';
 import { dialectOf } from '../../db/dialect.js';
+import { resolveIncludes, MAX_INCLUDED, type Found } from './includes.js';
 
 export const DEFAULT_COUNT = 20;
 
@@ -51,6 +52,9 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: selfUrl }] };
   const entries: BundleEntry[] = [];
   const ids: string[] = [];
+  const matches: Found[] = [];
+  const includedIds: string[] = [];
+  const warnings: string[] = req.ignored.map((i) => `${i.reason}: ignored`);
 
   if (req.summary === 'count') {
     bundle.total = await countMatches(ctx.db, def, req);
@@ -88,22 +92,35 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
       if (stored.deleted) continue; // deleted between the two steps
       const resource = shapeResource(def, present(def, stored), req.summary, req.elements);
       ids.push(String(stored.row.id));
+      matches.push({ def, stored });
       entries.push({ fullUrl: `${ctx.baseUrl}/${def.type}/${stored.row.id}`, resource, search: { mode: 'match' } });
+    }
+    if (matches.length && (req.includes.length || req.revincludes.length)) {
+      const { included, truncated } = await resolveIncludes(ctx, matches, req.includes, req.revincludes);
+      for (const f of included) {
+        includedIds.push(`${f.def.type}/${String(f.stored.row.id)}`);
+        const resource = shapeResource(f.def, present(f.def, f.stored), req.summary, req.elements);
+        entries.push({ fullUrl: `${ctx.baseUrl}/${f.def.type}/${f.stored.row.id}`, resource, search: { mode: 'include' } });
+      }
+      if (truncated) warnings.push(`More than ${MAX_INCLUDED} resources matched _include/_revinclude: the first ${MAX_INCLUDED} are included`);
     }
     if (req.total === 'accurate' || req.total === 'estimate') bundle.total = await countMatches(ctx.db, def, req);
     else if (req.total === undefined && req.count > 0 && !cursor && !more) bundle.total = pageKeys.length;
   }
 
-  if (req.ignored.length) {
+  if (warnings.length) {
     entries.push({
-      resource: operationOutcome(req.ignored.map((i) => ({ severity: 'warning', code: 'not-supported', diagnostics: `${i.reason}: ignored` }))),
+      resource: operationOutcome(warnings.map((diagnostics) => ({ severity: 'warning', code: 'not-supported', diagnostics }))),
       search: { mode: 'outcome' },
     });
   }
   if (entries.length) bundle.entry = entries;
   await ctx.audit({
     action: 'search', resourceType: def.type, success: true,
-    data: { params: req.params.map((p) => p.def.name + (p.modifier ? ':' + p.modifier : '')), returned: ids.length, ids },
+    data: {
+      params: req.params.map((p) => p.def.name + (p.chain ? '.' + p.chain.param.def.name : '') + (p.modifier ? ':' + p.modifier : '')),
+      returned: ids.length, ids, ...(includedIds.length ? { included: includedIds } : {}),
+    },
   });
   return bundle;
 }

@@ -1,0 +1,113 @@
+/**
+ * Patient/{id}/$everything: the patient, every resource in its compartment (each type whose
+ * definition names compartment parameters), and the practitioners they refer to.
+ * Paged with _count and a cursor over (type, id); _since and _type narrow it.
+ * https://hl7.org/fhir/R4/patient-operation-everything.html
+ */
+import type { FhirContext } from '../context.js';
+import { allResourceDefinitions, searchParam, type ResourceDefinition } from '../registry.js';
+import { applyFilters } from '../search/compile.js';
+import { parseDateParam } from '../search/dates.js';
+import type { ParsedParam, Query } from '../search/params.js';
+import { resolveIncludes, type Found } from '../search/includes.js';
+import { definitionOf, present } from '../resource-view.js';
+import { badRequest, gone, notFound } from '../outcome.js';
+import { readCurrent, readMany, type Row } from '../../db/resource-repository.js';
+import type { Bundle, BundleEntry } from '../bundle.js';
+import { DEFAULT_COUNT } from '../search/execute.js';
+
+interface Position { type: number; after?: string }
+
+const encode = (p: Position): string => Buffer.from(JSON.stringify([p.type, p.after ?? null])).toString('base64url');
+function decode(raw: string): Position {
+  try {
+    const [type, after] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
+    if (!Number.isInteger(type) || (after !== null && typeof after !== 'string')) throw new Error('shape');
+    return { type: type as number, after: (after as string | null) ?? undefined };
+  } catch {
+    throw badRequest('Invalid _cursor for $everything: start again from the first page');
+  }
+}
+
+const one = (query: Query, k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[v.length - 1] : v; };
+
+/** The types in the patient compartment, in registry order, narrowed by _type. */
+function compartmentTypes(query: Query): ResourceDefinition[] {
+  const all = allResourceDefinitions().filter((d) => d.compartment?.length && d.interactions.includes('search-type'));
+  const wanted = one(query, '_type');
+  if (!wanted) return all;
+  const names = wanted.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (n !== 'Patient' && !all.some((d) => d.type === n)) throw badRequest(`_type '${n}' is not a type in the Patient compartment HMS serves`);
+  return all.filter((d) => names.includes(d.type));
+}
+
+/** Ids of one compartment type's resources of the patient, after a given id, in id order. */
+async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, after: string | undefined, limit: number): Promise<string[]> {
+  const q = ctx.db(`${def.table} as t`).select('t.id').orderBy('t.id').limit(limit);
+  q.where((any) => {
+    for (const name of def.compartment ?? []) {
+      const p = searchParam(def, name)!;
+      any.orWhere((w) => applyFilters(ctx.db, w, def, { params: [{ def: p, targetType: 'Patient', strings: [`Patient/${patientId}`], dates: [], tokens: [], numbers: [] }] }));
+    }
+  });
+  if (since) applyFilters(ctx.db, q, def, { params: [since] });
+  if (after !== undefined) q.where('t.id', '>', after);
+  return ((await q) as Row[]).map((r) => String(r.id));
+}
+
+export async function patientEverything(ctx: FhirContext, patientId: string, query: Query, selfUrl: string): Promise<Bundle> {
+  const patientDef = definitionOf('Patient');
+  const patient = await readCurrent(ctx.db, patientDef, patientId);
+  if (!patient) throw notFound(`Patient/${patientId} is not known`);
+  if (patient.deleted) throw gone(`Patient/${patientId} has been deleted`);
+
+  const countRaw = one(query, '_count');
+  if (countRaw !== undefined && !/^\d+$/.test(countRaw)) throw badRequest(`_count must be a non-negative integer, not '${countRaw}'`);
+  const count = Math.max(1, Math.min(countRaw === undefined ? DEFAULT_COUNT * 5 : Number(countRaw), ctx.maxCount));
+  const sinceRaw = one(query, '_since');
+  const types = compartmentTypes(query);
+  const cursorRaw = one(query, '_cursor');
+  const start: Position = cursorRaw ? decode(cursorRaw) : { type: -1 };
+  const wantPatient = !one(query, '_type') || one(query, '_type')!.split(',').includes('Patient');
+
+  const page: Found[] = [];
+  if (start.type === -1 && wantPatient) page.push({ def: patientDef, stored: patient });
+  let next: Position | undefined;
+  for (let i = Math.max(start.type, 0); i < types.length; i++) {
+    const room = count - page.length;
+    if (room <= 0) { next = { type: i }; break; }
+    const def = types[i]!;
+    const since = sinceRaw
+      ? { def: searchParam(def, '_lastUpdated')!, strings: [], dates: [parseDateParam(`ge${sinceRaw}`, '_since')], tokens: [], numbers: [] } as ParsedParam
+      : undefined;
+    const ids = await compartmentIds(ctx, def, patientId, since, i === start.type ? start.after : undefined, room + 1);
+    const take = ids.slice(0, room);
+    const byId = new Map((await readMany(ctx.db, def, take)).map((r) => [String(r.row.id), r]));
+    for (const id of take) { const s = byId.get(id); if (s && !s.deleted) page.push({ def, stored: s }); }
+    if (ids.length > room) { next = { type: i, after: take[take.length - 1] }; break; }
+  }
+
+  // the practitioners the page refers to
+  const refSpecs = [...new Set(page.map((f) => f.def))].flatMap((def) => def.searchParams
+    .filter((p) => p.type === 'reference' && (p.targets ?? []).includes('Practitioner'))
+    .map((p) => ({ source: def.type, param: p.name, targetType: 'Practitioner', iterate: false })));
+  const { included } = await resolveIncludes(ctx, page, refSpecs, []);
+
+  const entry = (f: Found, mode: 'match' | 'include'): BundleEntry => ({
+    fullUrl: `${ctx.baseUrl}/${f.def.type}/${String(f.stored.row.id)}`, resource: present(f.def, f.stored), search: { mode },
+  });
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: selfUrl }] };
+  if (next) {
+    const u = new URL(selfUrl);
+    u.searchParams.set('_cursor', encode(next));
+    bundle.link!.push({ relation: 'next', url: u.toString() });
+  }
+  if (!cursorRaw && !next) bundle.total = page.length;
+  const entries = [...page.map((f) => entry(f, 'match')), ...included.map((f) => entry(f, 'include'))];
+  if (entries.length) bundle.entry = entries;
+  await ctx.audit({
+    action: 'everything', resourceType: 'Patient', resourceId: patientId, success: true,
+    data: { returned: entries.length, resources: entries.map((e) => e.fullUrl!.slice(ctx.baseUrl.length + 1)) },
+  });
+  return bundle;
+}
