@@ -23,7 +23,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
         service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth', display: 'OAuth' }], text: 'Bearer session tokens from POST /auth/login' }],
         description: 'Every interaction except metadata needs Authorization: Bearer <token>.',
       },
-      resource: allResourceDefinitions().map((def) => ({
+      resource: [...allResourceDefinitions().map((def) => ({
         type: def.type,
         profile: def.profile,
         documentation: def.description,
@@ -43,7 +43,11 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
           type: p.type,
           documentation: p.description,
         })),
-      })),
+      })), {
+        type: 'SearchParameter',
+        documentation: 'The search parameters HMS defines itself (read-only, public)',
+        interaction: [{ code: 'read' }, { code: 'search-type' }],
+      }],
       interaction: [],
     }],
   };

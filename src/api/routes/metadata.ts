@@ -4,6 +4,8 @@ import { capabilityStatement } from '../../fhir/capability.js';
 import { FHIR_JSON, negotiate } from '../plugins/fhir-json.js';
 import { baseUrl } from './fhir-context.js';
 import { packageVersion } from '../../version.js';
+import { ownSearchParameter, ownSearchParameterBundle } from '../../fhir/search-parameters.js';
+import { notFound } from '../../fhir/outcome.js';
 
 const started = new Date().toISOString();
 
@@ -11,5 +13,17 @@ export default async function metadataRoutes(app: FastifyInstance): Promise<void
   app.get('/fhir/metadata', { schema: { tags: ['system'], summary: 'CapabilityStatement of this server (no authentication)' } }, async (request, reply) => {
     negotiate(request);
     return reply.type(FHIR_JSON).send(capabilityStatement(baseUrl(request), packageVersion, started));
+  });
+  // the SearchParameters HMS defines (definitions only: no patient data, so public like metadata)
+  app.get('/fhir/SearchParameter', { schema: { tags: ['system'], summary: 'The search parameters HMS defines itself' } }, async (request, reply) => {
+    negotiate(request);
+    return reply.type(FHIR_JSON).send(ownSearchParameterBundle(baseUrl(request)));
+  });
+  app.get('/fhir/SearchParameter/:id', { schema: { tags: ['system'], summary: 'One search parameter HMS defines', params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } }, async (request, reply) => {
+    negotiate(request);
+    const { id } = request.params as { id: string };
+    const resource = ownSearchParameter(id);
+    if (!resource) throw notFound(`SearchParameter/${id} is not defined by this server`);
+    return reply.type(FHIR_JSON).send(resource);
   });
 }
