@@ -1,5 +1,5 @@
 /**
- * The `hms` command: start (embedded all-in-one), serve, migrate, create-admin.
+ * The `hms` command: start (embedded all-in-one), serve, migrate, create-admin, seed.
  * Entry file only: it parses arguments and starts things.
  */
 import { parseArgs } from 'node:util';
@@ -8,6 +8,7 @@ import { createDb, migrateLatest } from './db/knex.js';
 import { startServer } from './api/server.js';
 import { startLocalRunner } from './workers/local-runner.js';
 import { createAdmin } from './auth/admin.js';
+import { seedDatabase } from './db/seed/seed-all.js';
 
 const USAGE = `Usage: hms <command> [options]
 
@@ -17,6 +18,8 @@ Commands:
   migrate                     apply pending database migrations
   create-admin --email E --password P [--name N]
                               create an admin user (works while the server runs)
+  seed --patients N           add N synthetic patients with their records (visits, vitals, labs,
+                              conditions, prescriptions, invoices, coverage, appointments)
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -103,6 +106,25 @@ async function main(argv: string[]): Promise<void> {
         process.stdout.write(`Created admin ${values.email} (id ${id})\n`);
       } catch (err) {
         fail((err as Error).message);
+      } finally {
+        await db.destroy();
+      }
+      return;
+    }
+    case 'seed': {
+      const { values } = parseArgs({ args: rest, options: { patients: { type: 'string', default: '100' }, batch: { type: 'string', default: '200' } } });
+      const patients = Number(values.patients);
+      const batch = Number(values.batch);
+      if (!Number.isInteger(patients) || patients < 1) fail('seed --patients needs a whole number >= 1');
+      if (!Number.isInteger(batch) || batch < 1) fail('seed --batch needs a whole number >= 1');
+      const db = createDb(config);
+      try {
+        await migrateLatest(db);
+        const stats = await seedDatabase(db, {
+          patients, batch,
+          progress: (done, rows) => { if (done % 2000 === 0) process.stdout.write(`  ${done} patients, ${rows} rows\n`); },
+        });
+        process.stdout.write(`Seeded ${stats.patients} patients: ${stats.rows} rows + ${stats.indexRows} search index rows in ${stats.seconds.toFixed(1)} s (${Math.round(stats.rowsPerSecond)} rows/s)\n`);
       } finally {
         await db.destroy();
       }
