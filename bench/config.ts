@@ -8,8 +8,10 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** The only database names the benchmark will use, create or drop. */
 const BENCH_DB_NAME = /^hms_bench[A-Za-z0-9_]{0,54}$/;
 
-export const SCENARIOS = ['read', 'search', 'create'] as const;
+export const SCENARIOS = ['read', 'search', 'create', 'observation', 'everything'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** Scenarios measured again at every data scale (their latency must not grow with the data). */
+export const SCALED_SCENARIOS: readonly ScenarioName[] = ['observation', 'everything'];
 
 export interface BenchConfig {
   /** mysql://... URL of the bench database (what HMS gets as DATABASE_URL). */
@@ -27,8 +29,8 @@ export interface BenchConfig {
   connections: number;
   /** Database connections of HMS and of the floor (same size on both sides). */
   pool: number;
-  /** Creates in flight while seeding. */
-  seedConcurrency: number;
+  /** Data sizes, as multiples of `patients`, at which the scaled scenarios are measured (1,10). */
+  scales: number[];
   /** Drop and recreate the bench database even when it holds enough patients. */
   reset: boolean;
   scenarios: ScenarioName[];
@@ -87,6 +89,12 @@ export function parseDatabaseUrl(raw: string | undefined): Pick<BenchConfig, 'da
   };
 }
 
+function scales(raw: string | undefined): number[] {
+  const list = (raw ?? '1,10').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new BenchConfigError(`BENCH_SCALES must be whole numbers >= 1, e.g. 1,10 (got '${raw}')`);
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
 export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   const scenarios = (env.BENCH_SCENARIOS ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of scenarios) {
@@ -105,7 +113,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     warmup: positiveInt(env, 'BENCH_WARMUP', Math.min(3, duration), 0),
     connections: positiveInt(env, 'BENCH_CONNECTIONS', 10),
     pool: positiveInt(env, 'BENCH_POOL', 10),
-    seedConcurrency: positiveInt(env, 'BENCH_SEED_CONCURRENCY', 1),
+    scales: scales(env.BENCH_SCALES),
     reset: flag(env, 'BENCH_RESET'),
     scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
     profile: flag(env, 'BENCH_PROFILE'),

@@ -7,6 +7,11 @@
  *   GET  /floor/patient/:id        SELECT * FROM patients WHERE id = ?
  *   GET  /floor/patient?name=Smi   SELECT * FROM patients WHERE last_name LIKE 'Smi%' LIMIT 20
  *   POST /floor/patient            INSERT INTO patients ... (the row is returned)
+ *   GET  /floor/observation?patient=&code=&date=
+ *                                  the observations of a patient with a LOINC code since a date,
+ *                                  with their vitals / lab_results rows (20, by id)
+ *   GET  /floor/everything/:id     the patient row, its rows in every clinical and financial
+ *                                  table, and the users they refer to
  *   GET  /health                   SELECT 1
  *
  * Environment: FLOOR_PORT, FLOOR_DATABASE_URL (mysql://...), FLOOR_POOL.
@@ -64,6 +69,35 @@ app.post<{ Body: NewPatient }>('/floor/patient', async (request, reply) => {
   };
   await pool.query('INSERT INTO patients SET ?', [row]);
   return reply.code(201).send(row);
+});
+
+// The observations projection joined with the rows it stands for, as HMS reads them.
+const OBSERVATION_SELECT = `SELECT o.*, v.*, l.* FROM observations o
+  LEFT JOIN vitals v ON v.id = o.source_id AND o.source = 'vitals'
+  LEFT JOIN lab_results l ON l.id = o.source_id AND o.source = 'lab'`;
+
+app.get<{ Querystring: { patient?: string; code?: string; date?: string } }>('/floor/observation', async (request) => {
+  const { patient, code, date } = request.query;
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `${OBSERVATION_SELECT} WHERE o.patient_id = ? AND o.code_system = 'http://loinc.org' AND o.code = ? AND o.effective_at >= ? ORDER BY o.id LIMIT 21`,
+    [patient, code, date],
+  );
+  return rows.slice(0, 20);
+});
+
+const COMPARTMENT_TABLES = ['appointments', 'visits', 'medical_conditions', 'prescriptions', 'billing', 'insurance'];
+
+app.get<{ Params: { id: string } }>('/floor/everything/:id', async (request, reply) => {
+  const id = request.params.id;
+  const [patients] = await pool.query<RowDataPacket[]>('SELECT * FROM patients WHERE id = ?', [id]);
+  if (!patients[0]) return reply.code(404).send({ error: 'not found' });
+  const out: Record<string, RowDataPacket[]> = { patients };
+  for (const table of COMPARTMENT_TABLES) [out[table]] = await pool.query<RowDataPacket[]>(`SELECT * FROM ${table} WHERE patient_id = ? ORDER BY id`, [id]);
+  [out.observations] = await pool.query<RowDataPacket[]>(`${OBSERVATION_SELECT} WHERE o.patient_id = ? ORDER BY o.id`, [id]);
+  const users = new Set<string>();
+  for (const rows of Object.values(out)) for (const r of rows) for (const c of ['doctor_id', 'primary_doctor_id', 'diagnosed_by', 'recorded_by', 'ordered_by']) if (r[c]) users.add(String(r[c]));
+  [out.users] = users.size ? await pool.query<RowDataPacket[]>('SELECT * FROM users WHERE id IN (?)', [[...users]]) : [[] as RowDataPacket[]];
+  return out;
 });
 
 const close = (): void => {

@@ -23,6 +23,8 @@ export interface LoadRequest {
 export interface ScenarioInputs {
   /** Seeded patient ids to read. */
   ids: string[];
+  /** The observation scenario: a LOINC code and the date observations are searched from. */
+  observation: { code: string; since: string };
   /** Family-name prefixes of seeded patients to search for. */
   prefixes: string[];
   /** Bearer token of an HMS session. */
@@ -45,6 +47,18 @@ export function scenarioRequests(name: ScenarioName, inputs: ScenarioInputs): Re
       return {
         hms: { method: 'GET', headers: hmsHeaders, path: () => `/fhir/Patient?name=${encodeURIComponent(any(inputs.prefixes))}` },
         floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/patient?name=${encodeURIComponent(any(inputs.prefixes))}` },
+      };
+    case 'observation': {
+      const { code, since } = inputs.observation;
+      return {
+        hms: { method: 'GET', headers: hmsHeaders, path: () => `/fhir/Observation?patient=${any(inputs.ids)}&code=${encodeURIComponent(`http://loinc.org|${code}`)}&date=ge${since}` },
+        floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/observation?patient=${any(inputs.ids)}&code=${code}&date=${since}` },
+      };
+    }
+    case 'everything':
+      return {
+        hms: { method: 'GET', headers: hmsHeaders, path: () => `/fhir/Patient/${any(inputs.ids)}/$everything` },
+        floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/everything/${any(inputs.ids)}` },
       };
     case 'create':
       return {

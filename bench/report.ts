@@ -8,6 +8,9 @@ import type { ProfileSummary } from './profile.js';
 
 export interface ScenarioResult {
   scenario: ScenarioName;
+  /** Data scale (multiple of the base patient count) and the patients the database held. */
+  scale: number;
+  patients: number;
   hms: Measurement;
   floor: Measurement;
   /** HMS req/s ÷ floor req/s */
@@ -21,8 +24,10 @@ export interface BenchResults {
   hmsVersion: string;
   /** git commit of the sources under test, and files changed since it (uncommitted work is measured too). */
   source: { commit: string; modifiedFiles: number };
-  seed: { seededThisRun: boolean; stats?: SeedStats };
+  seed: { seededThisRun: boolean; stats: SeedStats[] };
   scenarios: ScenarioResult[];
+  /** p50 latency of each scaled scenario at the smallest and at each larger scale. */
+  scaling: ScaleGrowth[];
   target: { scenario: 'read'; minRatio: number; ratio?: number; met?: boolean };
   problems: string[];
   /** Conditions that make the figures less trustworthy (e.g. other processes using CPU). */
@@ -47,9 +52,9 @@ function table(header: string[], rows: string[][]): string {
  */
 export function resultsTable(results: ScenarioResult[]): string {
   return table(
-    ['scenario', 'HMS req/s', 'HMS p50 ms', 'HMS p99 ms', 'floor req/s', 'floor p50 ms', 'floor p99 ms', 'ratio', 'non-2xx HMS / floor'],
+    ['scenario', 'patients', 'HMS req/s', 'HMS p50 ms', 'HMS p99 ms', 'floor req/s', 'floor p50 ms', 'floor p99 ms', 'ratio', 'non-2xx HMS / floor'],
     results.map((r) => [
-      r.scenario, num(r.hms.reqPerSec), ms(r.hms.latencyMs.p50), ms(r.hms.latencyMs.p99),
+      r.scenario, String(r.patients), num(r.hms.reqPerSec), ms(r.hms.latencyMs.p50), ms(r.hms.latencyMs.p99),
       num(r.floor.reqPerSec), ms(r.floor.latencyMs.p50), ms(r.floor.latencyMs.p99), num(r.ratio, 2),
       `${r.hms.non2xx + r.hms.errors + r.hms.timeouts} / ${r.floor.non2xx + r.floor.errors + r.floor.timeouts}`,
     ]),
@@ -67,10 +72,35 @@ export function detailsTable(results: ScenarioResult[]): string {
   for (const r of results) {
     for (const side of ['hms', 'floor'] as const) {
       const m = r[side];
-      rows.push([`${r.scenario} ${side}`, String(m.requests), num(m.cpuCores.server, 2), num(m.cpuCores.database, 2), num(m.cpuCores.loadGenerator, 2), num(m.cpuCores.other, 2), num(m.cpuCores.machine, 2), sql(m)]);
+      rows.push([`${r.scenario} x${r.scale} ${side}`, String(m.requests), num(m.cpuCores.server, 2), num(m.cpuCores.database, 2), num(m.cpuCores.loadGenerator, 2), num(m.cpuCores.other, 2), num(m.cpuCores.machine, 2), sql(m)]);
     }
   }
   return table(['run', 'requests', 'server CPU', 'DB CPU', 'autocannon CPU', 'other CPU', 'machine CPU', 'SQL statements per request'], rows);
+}
+
+export interface ScaleGrowth { scenario: ScenarioName; base: { patients: number; p50: number }; at: { patients: number; p50: number; growth: number }[] }
+
+/** How the HMS p50 of each scenario measured at several scales grew from the smallest one. */
+export function scaleGrowth(results: ScenarioResult[]): ScaleGrowth[] {
+  const out: ScaleGrowth[] = [];
+  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+    const runs = results.filter((r) => r.scenario === scenario).sort((a, b) => a.scale - b.scale);
+    if (runs.length < 2) continue;
+    const base = runs[0]!;
+    out.push({
+      scenario,
+      base: { patients: base.patients, p50: base.hms.latencyMs.p50 },
+      at: runs.slice(1).map((r) => ({ patients: r.patients, p50: r.hms.latencyMs.p50, growth: r.hms.latencyMs.p50 / base.hms.latencyMs.p50 })),
+    });
+  }
+  return out;
+}
+
+export function growthTable(growth: ScaleGrowth[]): string {
+  return table(
+    ['scenario', 'patients', 'HMS p50 ms', 'patients (larger)', 'HMS p50 ms (larger)', 'p50 growth'],
+    growth.flatMap((g) => g.at.map((a) => [g.scenario, String(g.base.patients), ms(g.base.p50), String(a.patients), ms(a.p50), `x${num(a.growth, 2)}`])),
+  );
 }
 
 export function writeResults(file: string, results: BenchResults): void {

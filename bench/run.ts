@@ -2,16 +2,18 @@
  * `npm run bench`: HMS against a floor (bare Fastify + mysql2 on the same tables), same machine,
  * same run, same autocannon settings. See docs/benchmarks.md.
  *
- *   1. create/migrate the bench database (hms_bench), seed N patients through the real write path
+ *   1. create/migrate the bench database (hms_bench), seed N patients with their records (`hms seed`)
  *   2. create an admin and a session token
  *   3. run `hms migrate`, start `hms serve` and the floor as child processes on free ports
- *   4. for each scenario (read, search, create): warm up, then measure HMS and the floor
+ *   4. for each scenario (read, search, create, observation, everything): warm up, then measure
+ *      HMS and the floor; then for each larger scale (BENCH_SCALES, e.g. 10 = 10 x N patients)
+ *      seed up to it and measure the scaled scenarios (observation, everything) again
  *   5. print the table, write bench/results/latest.json, exit 1 if read ratio < target or any non-2xx
  *
  * Environment: DATABASE_URL (mysql://root@127.0.0.1:3306/hms_bench), REDIS_URL, BENCH_PATIENTS (10000),
  * BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (10), BENCH_POOL (10),
- * BENCH_SCENARIOS (read,search,create), BENCH_SEED_CONCURRENCY (1), BENCH_RESET (drop and reseed), BENCH_PROFILE (CPU-profile HMS),
- * BENCH_READ_TARGET (0.5).
+ * BENCH_SCENARIOS (read,search,create,observation,everything), BENCH_SCALES (1,10), BENCH_RESET (drop and reseed),
+ * BENCH_PROFILE (CPU-profile HMS), BENCH_READ_TARGET (0.5).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,11 +25,11 @@ import type { Knex } from 'knex';
 import { createAdmin } from '../src/auth/admin.js';
 import { startSession } from '../src/auth/sessions.js';
 import { packageVersion } from '../src/version.js';
-import { BenchConfigError, loadBenchConfig, type BenchConfig, type ScenarioName } from './config.js';
-import { ensureDatabase, familyPrefixes, openMigrated, purgeLoadLeftovers, seededCount, seededIds, seedPatients, type SeedStats } from './seed.js';
+import { BenchConfigError, loadBenchConfig, SCALED_SCENARIOS, type BenchConfig, type ScenarioName } from './config.js';
+import { ensureDatabase, familyPrefixes, openMigrated, purgeLoadLeftovers, seededCount, seededIds, seedTo, type SeedStats } from './seed.js';
 import { databaseServerPid, freePort, logErrorCounts, machineBusySeconds, runNode, startServer, type ChildServer } from './processes.js';
 import { measure, scenarioRequests, STATUS_COUNTERS, warmUp, type LoadRequest, type Side, type StatusCounters } from './measure.js';
-import { detailsTable, resultsTable, writeResults, type BenchResults, type ScenarioResult } from './report.js';
+import { detailsTable, growthTable, resultsTable, scaleGrowth, writeResults, type BenchResults, type ScenarioResult } from './report.js';
 import { formatProfile, newestProfile, summarizeProfile } from './profile.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -47,35 +49,37 @@ async function quietCheck(): Promise<number> {
   return before === undefined || after === undefined ? 0 : (after - before) / ((Date.now() - at) / 1000);
 }
 
+/** Seeds up to `target` patients, logging the rate. */
+async function seedUpTo(db: Knex, target: number): Promise<SeedStats | undefined> {
+  const have = await seededCount(db);
+  if (have >= target) {
+    log(`Database holds ${have} seeded patients (>= ${target}): seeding skipped`);
+    return undefined;
+  }
+  log(`Seeding ${target - have} patients with their records (hms seed) ...`);
+  const stats = await seedTo(db, target, (done) => { if (done % 10_000 === 0) log(`  ${done} / ${target - have}`); });
+  if (stats) {
+    log(`Seeded ${stats.patients} patients in ${stats.seconds.toFixed(1)} s: ${stats.rows} rows + ${stats.indexRows} search index rows, ` +
+      `${stats.rowsPerSecond.toFixed(0)} rows/s (${Object.entries(stats.byTable).map(([t, n]) => `${t} ${n}`).join(', ')})`);
+  }
+  return stats;
+}
+
 /** Step 1: the bench database, migrated and holding at least N seeded patients. */
 async function prepareData(cfg: BenchConfig): Promise<{ db: Knex; seed?: SeedStats }> {
   await ensureDatabase(cfg, cfg.reset);
   if (cfg.reset) log(`Dropped and recreated database ${cfg.database} (BENCH_RESET)`);
-  let db = await openMigrated(cfg, cfg.seedConcurrency);
-  const { seeded, patients } = await seededCount(db);
-  if (seeded >= cfg.patients) {
-    const removed = await purgeLoadLeftovers(db);
-    log(`Database ${cfg.database} already holds ${seeded} seeded patients (>= ${cfg.patients}): seeding skipped` +
-      (removed ? ` (removed ${removed} patients earlier create runs added, and the security log)` : ''));
-    return { db };
-  }
-  if (patients > 0) {
-    log(`Database ${cfg.database} holds ${seeded} seeded patients (< ${cfg.patients}): dropping and recreating it`);
-    await db.destroy();
-    await ensureDatabase(cfg, true);
-    db = await openMigrated(cfg, cfg.seedConcurrency);
-  }
-  log(`Seeding ${cfg.patients} patients through createResource (${cfg.seedConcurrency} at a time) ...`);
-  const seed = await seedPatients(db, 0, cfg.patients, cfg.seedConcurrency, (done) => {
-    if (done % 5000 === 0 && done < cfg.patients) log(`  ${done} / ${cfg.patients}`);
-  });
-  log(
-    `Seeded ${seed.patients} patients in ${seed.seconds.toFixed(1)} s: ${seed.patientsPerSecond.toFixed(0)} patients/s ` +
-    `(tables now: ${seed.rows.patients} patients, ${seed.rows.resourceHistory} history versions, ` +
-    `${seed.rows.searchString} search_string + ${seed.rows.searchToken} search_token rows)`,
-  );
-  if (seed.deadlocksRetried) log(`  ${seed.deadlocksRetried} creates deadlocked (ER_LOCK_DEADLOCK in the search index write) and were retried`);
-  return { db, seed };
+  const db = await openMigrated(cfg, cfg.pool);
+  const removed = await purgeLoadLeftovers(db);
+  if (removed) log(`Removed ${removed} patients earlier create runs added, and the security log`);
+  return { db, seed: await seedUpTo(db, cfg.patients) };
+}
+
+/** n patient ids picked at random among all seeded ones. */
+async function sampleIds(db: Knex, n: number): Promise<string[]> {
+  const all = await seededIds(db, Number.MAX_SAFE_INTEGER);
+  for (let i = all.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [all[i], all[j]] = [all[j]!, all[i]!]; }
+  return all.slice(0, n);
 }
 
 /** One GET that must answer 200, to fail early and clearly before any load. */
@@ -116,8 +120,9 @@ async function main(): Promise<number> {
   const { db, seed } = await prepareData(cfg);
   let ids: string[];
   let token: string;
+  const seeds: SeedStats[] = seed ? [seed] : [];
   try {
-    ids = await seededIds(db, cfg.patients);
+    ids = await sampleIds(db, cfg.patients);
     if (ids.length < cfg.patients) throw new Error(`expected ${cfg.patients} seeded patient ids, found ${ids.length}; rerun with BENCH_RESET=1`);
     const userId = await createAdmin(db, {
       email: `bench-${Date.now()}-${randomBytes(3).toString('hex')}@bench.example.org`,
@@ -126,10 +131,12 @@ async function main(): Promise<number> {
       cost: 12,
     });
     token = await startSession(db, userId, { ttlSeconds: 4 * 3600, userAgent: 'hms-bench' });
-  } finally {
+  } catch (err) {
     await db.destroy();
+    throw err;
   }
-  const prefixes = familyPrefixes(cfg.patients);
+  const prefixes = familyPrefixes();
+  const observation = { code: '8867-4', since: new Date(Date.now() - 400 * 86_400_000).toISOString().slice(0, 10) };
 
   const status = await mysql.createConnection({ ...cfg.server, database: cfg.database });
   const [versionRows] = await status.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
@@ -185,16 +192,27 @@ async function main(): Promise<number> {
     await smoke('HMS search', `${servers.hms.url}/fhir/Patient?name=${prefixes[0]}`, auth, (b) => ((b as { entry?: unknown[] }).entry?.length ?? 0) > 0);
     await smoke('floor search', `${servers.floor.url}/floor/patient?name=${prefixes[0]}`, {}, (b) => Array.isArray(b) && b.length > 0);
 
-    // 6: the measurements
+    // 6: the measurements, at each data scale
     const dbPid = databaseServerPid();
-    for (const scenario of cfg.scenarios) {
-      const requests = scenarioRequests(scenario, { ids, prefixes, token });
+    const runs: { scenario: ScenarioName; scale: number }[] = [];
+    for (const scale of cfg.scales) {
+      for (const scenario of cfg.scenarios) if (scale === cfg.scales[0] || SCALED_SCENARIOS.includes(scenario)) runs.push({ scenario, scale });
+    }
+    let scaleNow = cfg.scales[0]!;
+    for (const { scenario, scale } of runs) {
+      if (scale !== scaleNow) {
+        scaleNow = scale;
+        const more = await seedUpTo(db, cfg.patients * scale);
+        if (more) seeds.push(more);
+        ids = await sampleIds(db, cfg.patients);
+      }
+      const requests = scenarioRequests(scenario, { ids, prefixes, token, observation });
       const bySide = {} as Record<Side, ScenarioResult['hms']>;
       for (const side of ['hms', 'floor'] as const) {
         const server = servers[side]!;
         const request: LoadRequest = requests[side];
         const opts = { url: server.url, connections: cfg.connections, duration: cfg.duration, request, serverPid: server.pid, databasePid: dbPid, status: statusCounters };
-        process.stdout.write(`${scenario.padEnd(6)} ${side.padEnd(5)} ... `);
+        process.stdout.write(`${scenario.padEnd(11)} x${String(scale).padEnd(3)} ${side.padEnd(5)} ... `);
         await warmUp(opts, cfg.warmup);
         const m = await measure(opts);
         bySide[side] = m;
@@ -208,9 +226,10 @@ async function main(): Promise<number> {
           warnings.push(`${scenario} on ${side}: other processes used ${m.cpuCores.other!.toFixed(2)} cores of ${machine.cpus} during the measurement; its figures are unreliable`);
         }
       }
-      results.push({ scenario, hms: bySide.hms, floor: bySide.floor, ratio: bySide.hms.reqPerSec / bySide.floor.reqPerSec });
+      results.push({ scenario, scale, patients: cfg.patients * scale, hms: bySide.hms, floor: bySide.floor, ratio: bySide.hms.reqPerSec / bySide.floor.reqPerSec });
     }
   } finally {
+    await db.destroy();
     hmsExit = (await servers.hms?.stop()) ?? null;
     await servers.floor?.stop();
     await status.end();
@@ -224,6 +243,7 @@ async function main(): Promise<number> {
 
   // 7: report
   const read = results.find((r) => r.scenario === 'read');
+  const growth = scaleGrowth(results);
   const met = read ? read.ratio >= cfg.readTarget : undefined;
   const verdict = problems.length === 0 && met !== false ? 'pass' : 'fail';
   const out: BenchResults = {
@@ -232,8 +252,9 @@ async function main(): Promise<number> {
     settings: { patients: cfg.patients, durationSeconds: cfg.duration, warmupSeconds: cfg.warmup, connections: cfg.connections, dbPool: cfg.pool, database: cfg.database },
     hmsVersion: packageVersion,
     source,
-    seed: { seededThisRun: seed !== undefined, stats: seed },
+    seed: { seededThisRun: seeds.length > 0, stats: seeds },
     scenarios: results,
+    scaling: growth,
     target: { scenario: 'read', minRatio: cfg.readTarget, ratio: read?.ratio, met },
     problems,
     warnings,
@@ -257,6 +278,7 @@ async function main(): Promise<number> {
 
   log('\n' + resultsTable(results));
   log('\n' + detailsTable(results));
+  if (growth.length) log('\n' + growthTable(growth));
   const file = join(RESULTS_DIR, 'latest.json');
   writeResults(file, out);
   log(`\nResults written to ${file}`);

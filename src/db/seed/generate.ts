@@ -10,7 +10,7 @@ export type Row = Record<string, unknown>;
 export interface Staff { doctors: string[]; nurses: string[] }
 
 
-const FAMILY = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez',
+export const SEED_FAMILIES = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez',
   'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson', 'Thomas', 'Taylor', 'Moore', 'Jackson', 'Martin', 'Lee', 'Perez',
   'Thompson', 'White', 'Harris', 'Sanchez', 'Clark', 'Ramirez', 'Lewis', 'Robinson', 'Walker', 'Young', 'Allen', 'King',
   'Wright', 'Scott', 'Torres', 'Nguyen', 'Hill', 'Flores', 'Green', 'Adams', 'Nelson', 'Baker', 'Hall', 'Rivera',
@@ -59,7 +59,7 @@ export function patientRows(i: number, staff: Staff, now: number): PatientRows {
   const stamp = sqlStamp(now);
   const meta = { version_id: 1, created_at: stamp, updated_at: stamp };
   const female = rnd() < 0.5;
-  const family = pick(rnd, FAMILY);
+  const family = pick(rnd, SEED_FAMILIES);
   const given = pick(rnd, female ? GIVEN_F : GIVEN_M);
   const [city, state, zip] = pick(rnd, PLACES);
   const doctor = pick(rnd, staff.doctors);
@@ -142,7 +142,7 @@ export function patientRows(i: number, staff: Staff, now: number): PatientRows {
 export function staffRows(doctors: number, nurses: number, now: number): Row[] {
   const stamp = sqlStamp(now);
   const user = (role: string, n: number): Row => ({
-    id: uuidv7(), email: `seed-${role}-${n}@hms.example.org`, password_hash: '!', name: `${role === 'doctor' ? 'Dr. ' : ''}${pick(prng(n + (role === 'doctor' ? 7 : 13)), GIVEN_F)} ${FAMILY[n % FAMILY.length]}`,
+    id: uuidv7(), email: `seed-${role}-${n}@hms.example.org`, password_hash: '!', name: `${role === 'doctor' ? 'Dr. ' : ''}${pick(prng(n + (role === 'doctor' ? 7 : 13)), GIVEN_F)} ${SEED_FAMILIES[n % SEED_FAMILIES.length]}`,
     role, department: pick(prng(n), ['Cardiology', 'General Medicine', 'Pediatrics', 'Oncology']), specialization: role === 'doctor' ? 'Internal Medicine' : null,
     status: 'active', version_id: 1, created_at: stamp, updated_at: stamp,
   });
