@@ -40,6 +40,7 @@ async function staff(db: Knex, now: number): Promise<{ doctors: string[]; nurses
   if (existing.length === 0) {
     const rows = staffRows(50, 20, now);
     await insertChunks(db, 'users', rows);
+    await indexNative(db, { users: rows.map((r) => String(r.id)) });
     existing.push(...rows);
     created = rows.length;
   }

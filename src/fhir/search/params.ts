@@ -155,8 +155,9 @@ function parseChain(def: ResourceDefinition, key: string, raw: string): ParsedPa
   const ref = searchParam(def, refName);
   if (!ref || ref.type !== 'reference') throw badRequest(`Chained parameter '${key}': '${refName}' is not a reference parameter of ${def.type}`);
   const stored = (ref.targets ?? []).filter((t) => resourceDefinition(t));
-  const targetType = refType ?? (stored.length === 1 ? stored[0] : undefined);
-  if (!targetType) throw badRequest(`Chained parameter '${key}': say which type ${refName} points at, e.g. ${refName}:${stored[0] ?? 'Patient'}.${rest}`);
+  // several stored targets: the first one the parameter lists, unless :Type names another
+  const targetType = refType ?? stored[0];
+  if (!targetType) throw badRequest(`Chained parameter '${key}': ${refName} does not point at a type HMS stores`);
   const target = resourceDefinition(targetType);
   if (!target || !(ref.targets ?? []).includes(targetType)) throw badRequest(`Chained parameter '${key}': ${refName} cannot point at a stored ${targetType}`);
   const [innerName, innerModifier] = rest.split(':', 2) as [string, string | undefined];

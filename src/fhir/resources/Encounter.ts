@@ -1,0 +1,109 @@
+/** Encounter, over the visits table. https://hl7.org/fhir/R4/encounter.html */
+import { defineResource, type TokenValue } from '../registry.js';
+import {
+  ENCOUNTER_STATUS_TO_COLUMN, encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter,
+} from '../../mappers/encounter-mapper.js';
+import { referenceId } from '../../mappers/datatypes.js';
+import { checkPeriod, checkRealDate } from '../checks.js';
+import { unprocessable } from '../outcome.js';
+import type { Reference } from '../types.js';
+
+const refs = (list: (Reference | undefined)[]): string[] =>
+  list.map((r) => r?.reference).filter((r): r is string => !!r && /^[A-Za-z]+\/[^/]+$/.test(r));
+const codings = (e: Encounter): TokenValue[] =>
+  (e.type ?? []).flatMap((t) => t.coding ?? []).filter((c) => c.code).map((c) => ({ system: c.system, code: c.code! }));
+
+export const EncounterDefinition = defineResource<Encounter>({
+  type: 'Encounter',
+  table: 'visits',
+  profile: 'http://hl7.org/fhir/StructureDefinition/Encounter',
+  description: 'A visit of a patient: the clinical encounter and its notes (visits table)',
+  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  softDelete: false,
+  toRow: (e, ctx) => encounterToRow(e, ctx),
+  fromRow: encounterFromRow,
+  check(e) {
+    if (!referenceId(e.subject, 'Patient')) throw unprocessable('An encounter needs a subject that is a Patient', 'Encounter.subject', 'required');
+    checkRealDate(e.period?.start, 'Encounter.period.start');
+    checkRealDate(e.period?.end, 'Encounter.period.end');
+    checkPeriod(e.period?.start, e.period?.end, 'Encounter.period');
+  },
+  async checkStored(e, ctx) {
+    const doctor = ctx.columns.doctor_id;
+    if (doctor === null || doctor === undefined) {
+      throw unprocessable('An encounter needs a Practitioner participant (none given, and no user to default to)', 'Encounter.participant', 'required');
+    }
+    // a participant the client named must be a clinician (the writing user, when defaulted, may be any user)
+    const named = (e.participant ?? []).some((p) => referenceId(p.individual, 'Practitioner'));
+    if (named) {
+      const clinician = await ctx.trx('users').where('id', String(doctor)).whereIn('role', ['doctor', 'nurse']).first('id');
+      if (!clinician) {
+        throw unprocessable(`Encounter.participant.individual refers to Practitioner/${String(doctor)}, which does not exist or is not a Practitioner`, 'Encounter.participant.individual', 'not-found');
+      }
+    }
+  },
+  references: [
+    { column: 'patient_id', expression: 'Encounter.subject', targetType: 'Patient', table: 'patients', softDelete: true },
+    { column: 'doctor_id', expression: 'Encounter.participant.individual', targetType: 'Practitioner', table: 'users', softDelete: true },
+    { column: 'appointment_id', expression: 'Encounter.appointment', targetType: 'Appointment', table: 'appointments', softDelete: false },
+  ],
+  summaryElements: [
+    'identifier', 'status', 'class', 'type', 'serviceType', 'priority', 'subject', 'episodeOfCare', 'basedOn', 'participant', 'appointment',
+    'period', 'length', 'reasonCode', 'reasonReference', 'diagnosis', 'account', 'serviceProvider', 'partOf',
+  ],
+  compartment: ['patient'],
+  searchParams: [
+    {
+      name: 'identifier', source: 'index', type: 'token', expression: 'Encounter.identifier', description: 'An identifier of the encounter',
+      extract: (r) => ((r as Encounter).identifier as { system?: string; value?: string }[] | undefined ?? [])
+        .filter((i) => i.value).map((i): TokenValue => ({ system: i.system, code: i.value! })),
+    },
+    {
+      name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
+      expression: 'Encounter.subject.where(resolve() is Patient)', description: 'The patient of the encounter',
+    },
+    {
+      name: 'subject', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
+      expression: 'Encounter.subject', description: 'The subject of the encounter (always a Patient here)',
+    },
+    {
+      name: 'practitioner', source: 'column', type: 'reference', column: 'doctor_id', targets: ['Practitioner'],
+      expression: 'Encounter.participant.individual.where(resolve() is Practitioner)', description: 'The doctor of the visit (the first Practitioner participant)',
+    },
+    {
+      name: 'participant', source: 'index', type: 'reference', expression: 'Encounter.participant.individual',
+      targets: ['Practitioner', 'PractitionerRole', 'RelatedPerson'], description: 'Any participant individual (written through the API)',
+      extract: (r) => refs(((r as Encounter).participant ?? []).map((p) => p.individual)),
+    },
+    {
+      name: 'appointment', source: 'column', type: 'reference', column: 'appointment_id', targets: ['Appointment'],
+      expression: 'Encounter.appointment', description: 'The appointment the visit was booked as',
+    },
+    {
+      name: 'date', source: 'column', type: 'date', column: 'visit_date', dateKind: 'timestamp',
+      sql: { mysql: 'TIMESTAMP(t.visit_date, t.visit_time)', sqlite: "(t.visit_date || ' ' || t.visit_time)" },
+      expression: 'Encounter.period', description: 'When the encounter started (period.start, UTC, to the second)', sort: ['visit_date', 'visit_time'],
+    },
+    {
+      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'Encounter.status', sort: ['CAST(t.status AS CHAR)'],
+      description: 'in-progress (and planned, arrived, triaged, onleave, unknown), finished, cancelled (and entered-in-error)',
+      tokenToColumn: (system, code) => {
+        if (system && system !== 'http://hl7.org/fhir/encounter-status') return undefined;
+        const col = ENCOUNTER_STATUS_TO_COLUMN[code];
+        return col ? [col] : undefined;
+      },
+    },
+    {
+      name: 'class', source: 'index', type: 'token', expression: 'Encounter.class', description: 'The class (v3 ActCode AMB, EMER, IMP, HH ...)',
+      extract: (r) => { const c = (r as Encounter).class; return c?.code ? [{ system: c.system, code: c.code }] : []; },
+    },
+    {
+      name: 'type', source: 'index', type: 'token', expression: 'Encounter.type',
+      description: `Any type coding, and the HMS visit type (${HMS_VISIT_TYPE}) the visit is stored as`,
+      extract: (r) => {
+        const e = r as Encounter;
+        return [...codings(e), { system: HMS_VISIT_TYPE, code: visitTypeOf(e) }];
+      },
+    },
+  ],
+});
