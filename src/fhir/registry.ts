@@ -88,7 +88,10 @@ export interface StoreCheckContext {
   trx: Knex.Transaction;
   id: string;
   userId?: string;
-  /** The columns about to be written. */
+  /**
+   * The columns about to be written. A check may set columns that keep their stored value across
+   * updates (created_by, cancelled_by): the write path writes this very object.
+   */
   columns: Row;
   /** The row as it is now (updates), undefined for a create. */
   current?: StoredResource;

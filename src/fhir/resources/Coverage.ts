@@ -1,0 +1,112 @@
+/** Coverage, over the insurance table. https://hl7.org/fhir/R4/coverage.html (docs/resources/Coverage.md) */
+import type { Knex } from 'knex';
+import { defineResource, type TokenValue } from '../registry.js';
+import {
+  COVERAGE_EXTENSIONS, coverageFromRow, coverageToRow, coverageTypeOf, ORDERS, payorNameOf, policyHolderNameOf, statusToColumns, type Coverage,
+} from '../../mappers/coverage-mapper.js';
+import { extensionValue, referenceId } from '../../mappers/datatypes.js';
+import { checkPeriod, checkRealDate } from '../checks.js';
+import { FhirError, unprocessable } from '../outcome.js';
+import { dbErrorCode } from '../../db/transactions.js';
+import type { Reference } from '../types.js';
+import type { Row } from '../../mappers/column-map.js';
+
+const today = (): string => new Date().toISOString().slice(0, 10);
+
+function checkCoverage(c: Coverage): void {
+  if (!referenceId(c.beneficiary, 'Patient')) throw unprocessable('Coverage.beneficiary must refer to a Patient (insurance.patient_id)', 'Coverage.beneficiary', 'required');
+  if (!payorNameOf(c)) throw unprocessable('Coverage.payor needs a display, reference or identifier (insurance.insurance_company)', 'Coverage.payor', 'required');
+  if (!c.identifier?.some((i) => i.value) && !c.subscriberId) {
+    throw unprocessable('Coverage.identifier (or subscriberId) is required: it is the policy number (insurance.policy_number)', 'Coverage.identifier', 'required');
+  }
+  if (!policyHolderNameOf(c)) {
+    throw unprocessable('The policy holder needs a name: Coverage.policyHolder.display or Coverage.subscriber.display (unless the relationship is self)', 'Coverage.policyHolder', 'required');
+  }
+  if (!coverageTypeOf(c)) throw unprocessable(`Coverage.order ${String(c.order)} is not supported: 1 (primary), 2 (secondary) or 3 (tertiary)`, 'Coverage.order', 'business-rule');
+  checkRealDate(c.period?.start, 'Coverage.period.start');
+  checkRealDate(c.period?.end, 'Coverage.period.end');
+  // an absent start is stored as the day the coverage is recorded
+  checkPeriod(c.period?.start ?? today(), c.period?.end, 'Coverage.period');
+  const met = (extensionValue(c, COVERAGE_EXTENSIONS.deductibleMet, 'valueMoney') as { value?: number } | undefined)?.value;
+  if (met !== undefined && met < 0) throw unprocessable('The deductible met must not be negative', `Coverage.extension('${COVERAGE_EXTENSIONS.deductibleMet}')`, 'business-rule');
+}
+
+const orderConflict = (order: unknown): FhirError =>
+  new FhirError(409, `The patient already has a ${String(order)} coverage (Coverage.order ${ORDERS.indexOf(order as never) + 1}): only one per order`, 'conflict');
+
+/** A write that hit unique_patient_coverage (a concurrent write of the same order): 409, never 500. */
+async function guarded(row: Row, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    const code = dbErrorCode(err) ?? '';
+    const message = String((err as Error).message ?? '');
+    if ((code === 'ER_DUP_ENTRY' && message.includes('unique_patient_coverage')) || (code === 'SQLITE_CONSTRAINT_UNIQUE' && message.includes('insurance.coverage_type'))) {
+      throw orderConflict(row.coverage_type);
+    }
+    throw err;
+  }
+}
+
+const refs = (list: (Reference | undefined)[]): string[] =>
+  list.map((r) => r?.reference).filter((x): x is string => !!x && /^[A-Za-z]+\/[^/]+$/.test(x));
+
+const beneficiary = (name: string, description: string) => ({
+  name, source: 'column' as const, type: 'reference' as const, column: 'patient_id', targets: ['Patient'], expression: 'Coverage.beneficiary', description,
+});
+
+export const CoverageDefinition = defineResource<Coverage>({
+  type: 'Coverage',
+  table: 'insurance',
+  profile: 'http://hl7.org/fhir/StructureDefinition/Coverage',
+  description: 'Insurance coverage of a patient (insurance table)',
+  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  softDelete: false,
+  toRow: (c, ctx) => coverageToRow(c, { userId: ctx.userId, now: ctx.now }),
+  fromRow: coverageFromRow,
+  check: checkCoverage,
+  async checkStored(_c, ctx) {
+    const { patient_id: patient, coverage_type: order } = ctx.columns;
+    const taken = await ctx.trx('insurance').where({ patient_id: patient, coverage_type: order }).whereNot({ id: ctx.id }).first('id');
+    if (taken) throw orderConflict(order);
+  },
+  storage: {
+    insertRow: (trx: Knex, _id: string, row: Row) => guarded(row, () => trx('insurance').insert(row)),
+    updateRow: (trx: Knex, id: string, row: Row) => guarded(row, () => trx('insurance').where({ id }).update(row)),
+  },
+  references: [
+    { column: 'patient_id', expression: 'Coverage.beneficiary', targetType: 'Patient', table: 'patients', softDelete: true },
+  ],
+  summaryElements: ['identifier', 'status', 'type', 'policyHolder', 'subscriber', 'subscriberId', 'beneficiary', 'dependent', 'relationship', 'period', 'payor', 'class', 'order', 'network', 'subrogation', 'contract'],
+  compartment: ['patient'],
+  searchParams: [
+    beneficiary('patient', 'The patient covered (Coverage.beneficiary)'),
+    beneficiary('beneficiary', 'The patient covered'),
+    {
+      name: 'identifier', source: 'column', type: 'token', column: 'policy_number', expression: 'Coverage.identifier',
+      description: 'The policy number (the system is not compared)', sort: ['policy_number'],
+      tokenToColumn: (_system, code) => [code],
+    },
+    {
+      name: 'payor', source: 'index', type: 'reference', expression: 'Coverage.payor', targets: ['Organization', 'Patient', 'RelatedPerson'],
+      description: 'A payor (literal references of Coverage.payor)', extract: (r) => refs((r as Coverage).payor ?? []),
+    },
+    {
+      name: 'subscriber', source: 'index', type: 'reference', expression: 'Coverage.subscriber', targets: ['Patient', 'RelatedPerson'],
+      description: 'The subscriber', extract: (r) => refs([(r as Coverage).subscriber]),
+    },
+    {
+      name: 'policy-holder', source: 'index', type: 'reference', expression: 'Coverage.policyHolder', targets: ['Patient', 'RelatedPerson', 'Organization'],
+      description: 'The policy holder', extract: (r) => refs([(r as Coverage).policyHolder]),
+    },
+    {
+      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'Coverage.status',
+      description: 'active | cancelled (inactive or expired)', sort: ['CAST(t.status AS CHAR)'],
+      tokenToColumn: (system, code) => (system && system !== 'http://hl7.org/fhir/fm-status' ? undefined : statusToColumns(code)),
+    },
+    {
+      name: 'type', source: 'index', type: 'token', expression: 'Coverage.type', description: 'The kind of coverage (a coding of Coverage.type)',
+      extract: (r) => ((r as Coverage).type?.coding ?? []).filter((c) => c.code).map((c): TokenValue => ({ system: c.system, code: c.code! })),
+    },
+  ],
+});
