@@ -19,6 +19,8 @@ import * as m0104 from './0104_search_token.js';
 import * as m0105 from './0105_conditional_locks.js';
 import * as m0106 from './0106_login_attempts.js';
 import * as m0107 from './0107_resource_versioning.js';
+import * as m0108 from './0108_observations.js';
+import * as m0110 from './0110_condition_recorded_date.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -43,4 +45,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '0105_conditional_locks': m0105,
   '0106_login_attempts': m0106,
   '0107_resource_versioning': m0107,
+  '0108_observations': m0108,
+  '0110_condition_recorded_date': m0110,
 };
