@@ -78,17 +78,21 @@ const DOSE_UNIT_WORDS = [
 
 /** A FHIR Quantity for an amount and a unit text (UCUM system and code when the unit is one). */
 export function quantityOf(value: number, unit: string): Quantity {
+  if (unit === COUNT_UNIT) return { value };
   const code = UCUM_DOSE_UNITS[unit.toLowerCase()];
   return code ? { value, unit, system: UCUM, code } : { value, unit };
 }
 
 const unitOf = (q: Quantity | undefined): string | undefined => q?.unit ?? q?.code;
 
-/** The dose of the first doseAndRate, as "2 TAB" or "1-2 TAB"; undefined without amount and unit. */
+/** The unit of a dose given as a bare number: that many doses of the medication's form (Synthea writes doses so). */
+export const COUNT_UNIT = 'dose';
+
+/** The dose of the first doseAndRate, as "2 TAB", "1-2 TAB" or, for a bare number, "1 dose"; undefined without an amount. */
 export function structuredDose(dosage: Dosage | undefined): string | undefined {
   const dr = dosage?.doseAndRate?.[0];
   const q = dr?.doseQuantity;
-  if (q && typeof q.value === 'number' && unitOf(q)) return `${fmt(q.value)} ${unitOf(q)}`;
+  if (q && typeof q.value === 'number') return `${fmt(q.value)} ${unitOf(q) ?? COUNT_UNIT}`;
   const r = dr?.doseRange;
   const low = r?.low?.value;
   const high = r?.high?.value;

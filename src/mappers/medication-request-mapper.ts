@@ -79,6 +79,15 @@ export function medicationCodes(m: MedicationRequest): CodeableConcept | undefin
 // ---------------------------------------------------------------- dose, frequency, duration
 
 const firstDosage = (m: MedicationRequest): Dosage | undefined => m.dosageInstruction?.[0];
+
+/** What the dosage and frequency columns (NOT NULL) hold for a MedicationRequest that states no dosage at all. */
+export const NOT_STATED = 'not stated';
+
+/** No dose, timing or instruction text at all (a record from elsewhere, e.g. an EHR's medication history). */
+export function statesNoDosage(m: MedicationRequest): boolean {
+  const d = firstDosage(m);
+  return !d?.doseAndRate?.length && !d?.timing && !d?.text && !d?.patientInstruction;
+}
 const ensureDosage = (m: MedicationRequest): Dosage => ((m.dosageInstruction ??= [{}])[0] ??= {});
 const dosageText = (d: Dosage | undefined): string | undefined => d?.text ?? d?.patientInstruction;
 
@@ -110,7 +119,7 @@ function grammarField(
     toColumn: (m) => structured(m) ?? (extensionValue(m, url, 'valueString') as string | undefined) ?? fallback?.(m),
     fromColumn: (m, v) => {
       setExtension(m, url, 'valueString', undefined);
-      if (v === null || v === undefined || v === '') { clear(m); return; }
+      if (v === null || v === undefined || v === '' || v === NOT_STATED) { clear(m); return; }
       if (!apply(m, String(v))) { clear(m); setExtension(m, url, 'valueString', String(v)); }
     },
   };
@@ -138,7 +147,7 @@ const doseField = grammarField('dosage', 'MedicationRequest.dosageInstruction[0]
     return true;
   },
   (m) => { const dr = firstDosage(m)?.doseAndRate?.[0]; if (dr) { delete dr.doseQuantity; delete dr.doseRange; } pruneDosage(m); },
-  (m) => { const f = findDose(dosageText(firstDosage(m))); return f ? renderDose(f) : undefined; });
+  (m) => { const f = findDose(dosageText(firstDosage(m))); return f ? renderDose(f) : statesNoDosage(m) ? NOT_STATED : undefined; });
 
 const frequencyField = grammarField('frequency', 'MedicationRequest.dosageInstruction[0].timing', PRESCRIPTION_EXTENSIONS.frequency,
   (m) => (structuredFrequency(firstDosage(m)) ? frequencyOf(m) : undefined),
@@ -154,7 +163,7 @@ const frequencyField = grammarField('frequency', 'MedicationRequest.dosageInstru
     return true;
   },
   (m) => { const d = firstDosage(m); if (d) delete d.timing; pruneDosage(m); },
-  (m) => (findFrequency(dosageText(firstDosage(m))) ? frequencyOf(m) : undefined));
+  (m) => (findFrequency(dosageText(firstDosage(m))) ? frequencyOf(m) : statesNoDosage(m) ? NOT_STATED : undefined));
 
 const durationField = grammarField('duration', 'MedicationRequest.dispenseRequest.expectedSupplyDuration', PRESCRIPTION_EXTENSIONS.duration,
   (m) => renderDuration(m.dispenseRequest?.expectedSupplyDuration),

@@ -133,8 +133,7 @@ t.test('MedicationRequest over prescriptions', async (t) => {
     const DOSE = 'MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity';
     const TIMING = 'MedicationRequest.dosageInstruction[0].timing';
     const cases: [string, Record<string, unknown>, string, RegExp][] = [
-      ['no dosage instruction', { dosageInstruction: undefined }, DOSE, /amount and a unit/],
-      ['a dose without unit', dose([{ doseQuantity: { value: 2 } }]), DOSE, /amount and a unit/],
+      ['a timing without a dose', dose(undefined), DOSE, /amount and a unit/],
       ['a text without a dose', dose(undefined, undefined, 'as directed by your doctor'), DOSE, /dose/],
       ['no frequency', dose([{ doseQuantity: { value: 2, unit: 'TAB' } }], null), TIMING, /frequency/],
       ['a timing without period', dose([{ doseQuantity: { value: 2, unit: 'TAB' } }], { repeat: { frequency: 2 } }), TIMING, /frequency/],
@@ -154,6 +153,14 @@ t.test('MedicationRequest over prescriptions', async (t) => {
       t.equal(await count(), before, `${what}: nothing written`);
     }
     t.equal((await post(rx(dose(undefined, undefined, 'Take 2 tablets q8h')))).statusCode, 201, 'a text naming dose and frequency is enough');
+    const counted = await post(rx(dose([{ doseQuantity: { value: 2 } }])));
+    t.equal(counted.statusCode, 201, 'a bare number is that many doses');
+    t.equal((await h.db('prescriptions').where({ id: counted.json().id }).first()).dosage, '2 dose');
+    const none = await post(rx({ dosageInstruction: undefined }));
+    t.equal(none.statusCode, 201, 'a MedicationRequest that states no dosage at all is accepted');
+    t.match(await h.db('prescriptions').where({ id: none.json().id }).first(), { dosage: 'not stated', frequency: 'not stated' });
+    const back = await h.fhir({ method: 'GET', url: `/fhir/MedicationRequest/${none.json().id}` });
+    t.notOk(back.json().dosageInstruction, 'and reads back without one');
     t.equal((await post(rx(dose([{ doseQuantity: { value: 1, unit: 'TAB' } }], { code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation', code: 'BID' }] } })))).statusCode, 201, 'a timing code is enough');
   });
 });

@@ -56,7 +56,8 @@ t.test('doses: amount and unit, ranges, UCUM units', async (t) => {
   t.equal(renderDose({ low: 1, high: 2, unit: 'TAB' }), '1-2 TAB');
   t.equal(structuredDose({ doseAndRate: [{ doseQuantity: { value: 500, unit: 'mg', system: UCUM, code: 'mg' } }] }), '500 mg');
   t.equal(structuredDose({ doseAndRate: [{ doseQuantity: { value: 5, code: 'mL', system: UCUM } }] }), '5 mL', 'code stands in for unit');
-  t.equal(structuredDose({ doseAndRate: [{ doseQuantity: { value: 5 } }] }), undefined, 'no unit: no dose');
+  t.equal(structuredDose({ doseAndRate: [{ doseQuantity: { value: 5 } }] }), '5 dose', 'a bare number counts doses');
+  t.equal(structuredDose({ doseAndRate: [{ doseQuantity: { unit: 'mg' } }] }), undefined, 'no amount: no dose');
   t.same(findDose('Take one tablet daily'), { low: 1, unit: 'tablet' });
   t.same(findDose('one to two puffs'), { low: 1, high: 2, unit: 'puffs' });
   t.equal(findDose('as directed'), undefined);

@@ -1,7 +1,7 @@
 /** MedicationRequest, over the prescriptions table. https://hl7.org/fhir/R4/medicationrequest.html */
 import { defineResource } from '../registry.js';
 import {
-  RXNORM, doseOf, frequencyOf, medicationCodes, medicationName, medicationRequestFromRow, medicationRequestToRow, type MedicationRequest,
+  RXNORM, doseOf, frequencyOf, medicationCodes, statesNoDosage, medicationName, medicationRequestFromRow, medicationRequestToRow, type MedicationRequest,
 } from '../../mappers/medication-request-mapper.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
@@ -14,8 +14,14 @@ const STATUS_SEARCH: Record<string, string> = { active: 'active', completed: 'co
 const DOSE_EXPRESSION = 'MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity';
 const TIMING_EXPRESSION = 'MedicationRequest.dosageInstruction[0].timing';
 
-/** The prescription rule: a dose (amount + unit) and a frequency in the documented grammar. */
+/**
+ * The prescription rule: a dosage that is stated needs a dose (amount + unit; a bare number is
+ * that many doses) and a frequency in the documented grammar. A MedicationRequest that states no
+ * dosage at all (no dose, timing or text: a medication history from another system) is accepted
+ * and stored as 'not stated'.
+ */
 function checkDosage(m: MedicationRequest): void {
+  if (statesNoDosage(m)) return;
   if (!doseOf(m)) {
     throw unprocessable(
       'A prescription needs a dose with an amount and a unit: dosageInstruction[0].doseAndRate[0].doseQuantity (value and unit), '
