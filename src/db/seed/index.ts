@@ -7,14 +7,16 @@
  */
 import type { Knex } from 'knex';
 import { patientRows, staffRows, type Row } from './generate.js';
-import { readMany, type IndexEntries } from '../resource-repository.js';
+import { dialectOf } from '../dialect.js';
+import { readMany, type IndexEntries, type StoredResource } from '../resource-repository.js';
 import { allResourceDefinitions } from '../../fhir/registry.js';
 import { present } from '../../fhir/resource-view.js';
 import { indexEntries } from '../../fhir/search/index-entries.js';
 
 /** Tables in foreign-key order. */
 const TABLES = ['patients', 'appointments', 'visits', 'vitals', 'lab_results', 'medical_conditions', 'prescriptions', 'billing', 'insurance'];
-const ROWS_PER_INSERT = 500;
+const ROWS_PER_INSERT = 1000;
+const READ_CHUNK = 5000;
 
 export interface SeedOptions {
   patients: number;
@@ -29,8 +31,13 @@ export interface SeedOptions {
 
 export interface SeedStats { patients: number; rows: number; indexRows: number; seconds: number; rowsPerSecond: number; byTable: Record<string, number> }
 
+/** Bound values per statement, under SQLite's limit (32,766). */
+const MAX_BINDINGS = 30_000;
+
 async function insertChunks(trx: Knex, table: string, rows: Row[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) await trx(table).insert(rows.slice(i, i + ROWS_PER_INSERT));
+  if (rows.length === 0) return;
+  const size = Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
+  for (let i = 0; i < rows.length; i += size) await trx(table).insert(rows.slice(i, i + size));
 }
 
 /** The seeded doctors and nurses (created on first use). */
@@ -59,7 +66,9 @@ async function indexNative(db: Knex, idsByTable: Record<string, string[]>): Prom
     const ids = idsByTable[def.table];
     if (!ids?.length) continue;
     const entries: { strings: Row[]; tokens: Row[] } = { strings: [], tokens: [] };
-    for (const stored of await readMany(db, def, ids)) {
+    const found: StoredResource[] = [];
+    for (let i = 0; i < ids.length; i += READ_CHUNK) found.push(...(await readMany(db, def, ids.slice(i, i + READ_CHUNK))));
+    for (const stored of found) {
       const e: IndexEntries = indexEntries(def, present(def, stored));
       const id = String(stored.row.id);
       for (const s of e.strings) entries.strings.push({ resource_type: def.type, resource_id: id, ...s });
@@ -77,6 +86,7 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
   const now = opts.now ?? Date.now();
   const batch = opts.batch ?? 200;
   const started = process.hrtime.bigint();
+  const mysql = dialectOf(db) === 'mysql';
   const team = await staff(db, now);
   const first = Number(((await db('patients').count({ n: '*' }))[0] as { n: number | string }).n);
   const byTable: Record<string, number> = { users: team.created };
@@ -91,14 +101,20 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
     const derived = opts.derive?.(tables) ?? {};
     const order = [...TABLES, ...Object.keys(derived)];
     const all = { ...tables, ...derived };
-    await db.transaction(async (trx) => {
-      for (const table of order) await insertChunks(trx, table, all[table] ?? []);
+    indexRows += await db.transaction(async (trx) => {
+      // the generator's rows are consistent by construction: MySQL need not check each key
+      if (mysql) await trx.raw('SET foreign_key_checks = 0, unique_checks = 0');
+      try {
+        for (const table of order) await insertChunks(trx, table, all[table] ?? []);
+        return await indexNative(trx, Object.fromEntries(order.map((t) => [t, (all[t] ?? []).map((r) => String(r.id))])));
+      } finally {
+        if (mysql) await trx.raw('SET foreign_key_checks = 1, unique_checks = 1');
+      }
     });
     for (const table of order) {
       byTable[table] = (byTable[table] ?? 0) + (all[table]?.length ?? 0);
       rows += all[table]?.length ?? 0;
     }
-    indexRows += await indexNative(db, Object.fromEntries(order.map((t) => [t, (all[t] ?? []).map((r) => String(r.id))])));
     opts.progress?.(to - first, rows + indexRows);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
