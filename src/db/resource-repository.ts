@@ -195,11 +195,12 @@ async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: Index
     await trx('search_token').where({ resource_type: spec.type, resource_id: id }).delete();
   }
   if (!index) return;
-  if (index.strings.length) {
-    await trx('search_string').insert(index.strings.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  // SQLite compiles a multi-row insert into a compound SELECT of at most 500 terms
+  for (let i = 0; i < index.strings.length; i += 500) {
+    await trx('search_string').insert(index.strings.slice(i, i + 500).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
   }
-  if (index.tokens.length) {
-    await trx('search_token').insert(index.tokens.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  for (let i = 0; i < index.tokens.length; i += 500) {
+    await trx('search_token').insert(index.tokens.slice(i, i + 500).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
   }
 }
 

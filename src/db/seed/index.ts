@@ -34,9 +34,13 @@ export interface SeedStats { patients: number; rows: number; indexRows: number; 
 /** Bound values per statement, under SQLite's limit (32,766). */
 const MAX_BINDINGS = 30_000;
 
+/** SQLite compiles a multi-row insert into a compound SELECT of at most 500 terms. */
+const SQLITE_ROWS_PER_INSERT = 500;
+
 async function insertChunks(trx: Knex, table: string, rows: Row[]): Promise<void> {
   if (rows.length === 0) return;
-  const size = Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
+  const most = dialectOf(trx) === 'mysql' ? ROWS_PER_INSERT : SQLITE_ROWS_PER_INSERT;
+  const size = Math.max(1, Math.min(most, Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
   for (let i = 0; i < rows.length; i += size) await trx(table).insert(rows.slice(i, i + size));
 }
 
