@@ -1,6 +1,7 @@
 /** Appointment, over the appointments table. https://hl7.org/fhir/R4/appointment.html */
 import type { Knex } from 'knex';
-import { defineResource, type TokenValue } from '../registry.js';
+import { defineResource } from '../registry.js';
+import { identifierParam } from './common.js';
 import {
   APPOINTMENT_EXTENSIONS, APPOINTMENT_STATUS_TO_COLUMN, appointmentFromRow, appointmentToRow, appointmentTypeOf, type Appointment,
 } from '../../mappers/appointment-mapper.js';
@@ -111,11 +112,7 @@ export const AppointmentDefinition = defineResource<Appointment>({
   ],
   compartment: ['patient'],
   searchParams: [
-    {
-      name: 'identifier', source: 'index', type: 'token', expression: 'Appointment.identifier', description: 'An identifier of the appointment',
-      extract: (r) => ((r as Appointment).identifier as { system?: string; value?: string }[] | undefined ?? [])
-        .filter((i) => i.value).map((i): TokenValue => ({ system: i.system, code: i.value! })),
-    },
+    identifierParam('Appointment'),
     {
       name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
       expression: "Appointment.participant.actor.where(resolve() is Patient)", description: 'The patient taking part',

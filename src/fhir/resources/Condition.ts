@@ -1,71 +1,15 @@
 /** Condition, over the medical_conditions table. https://hl7.org/fhir/R4/condition.html */
-import { defineResource, type ColumnSearchParam, type IndexSearchParam, type ReferenceCheck, type StoreCheckContext, type TokenValue } from '../registry.js';
+import { defineResource, type IndexSearchParam, type TokenValue } from '../registry.js';
 import {
   CLINICAL_TO_STATUS, CONDITION_CLINICAL, SEVERITY, SNOMED, conceptName, conditionFromRow, conditionToRow, type Condition,
 } from '../../mappers/condition-mapper.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import type { CodeableConcept, Reference, Resource } from '../types.js';
+import type { CodeableConcept } from '../types.js';
 import { referenceId } from '../../mappers/datatypes.js';
-
-// ---------------------------------------------------------------- shared with MedicationRequest
-
-/** A subject that is a literal Patient reference (the patient_id column is NOT NULL). */
-export function checkPatientSubject(r: { subject?: Reference }, type: string): void {
-  if (!referenceId(r.subject, 'Patient')) {
-    throw unprocessable(`${type}.subject must refer to a Patient of this server (Patient/<id>)`, `${type}.subject`, 'required');
-  }
-}
-
-/** An explicit Practitioner reference (not the writing user's default) must name a doctor or nurse. */
-export async function checkClinician(ref: Reference | undefined, expression: string, ctx: StoreCheckContext): Promise<void> {
-  const id = referenceId(ref, 'Practitioner');
-  if (!id) return;
-  const row = await ctx.trx('users').where({ id }).whereIn('role', ['doctor', 'nurse']).whereNull('deleted_at').first('id');
-  if (!row) throw unprocessable(`${expression} refers to Practitioner/${id}, which is not a doctor or nurse of this server`, expression, 'not-found');
-}
-
-/** Every coding of concepts as tokens. */
-export const codings = (concepts: (CodeableConcept | undefined)[]): TokenValue[] =>
-  concepts.flatMap((c) => c?.coding ?? []).filter((c) => c.code).map((c) => ({ system: c.system, code: c.code! }));
-
-/** Identifier tokens (system|value). */
-export const identifiers = (r: Resource): TokenValue[] =>
-  ((r.identifier as { system?: string; value?: string }[] | undefined) ?? []).filter((i) => i.value).map((i) => ({ system: i.system, code: i.value! }));
-
-/** Literal references ("Type/id") among some references. */
-export const literalRefs = (refs: (Reference | undefined)[]): string[] =>
-  refs.map((x) => x?.reference).filter((x): x is string => !!x && /^[A-Za-z]+\/[^/]+$/.test(x));
-
-/** The column parameters every clinical type has: patient, subject and encounter over patient_id / visit_id. */
-export function patientAndEncounterParams(type: string, encounterExpression = `${type}.encounter`): ColumnSearchParam[] {
-  return [
-    {
-      name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
-      expression: `${type}.subject.where(resolve() is Patient)`, description: 'The patient', sort: ['patient_id'],
-    },
-    {
-      name: 'subject', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
-      expression: `${type}.subject`, description: 'The subject (always a Patient here)', sort: ['patient_id'],
-    },
-    {
-      name: 'encounter', source: 'column', type: 'reference', column: 'visit_id', targets: ['Encounter'],
-      expression: encounterExpression, description: 'The encounter (visit)',
-    },
-  ];
-}
-
-/** The reference checks of patient_id, visit_id and a users column. */
-export function clinicalReferences(type: string, userColumn: string, userExpression: string): ReferenceCheck[] {
-  return [
-    { column: 'patient_id', expression: `${type}.subject`, targetType: 'Patient', table: 'patients', softDelete: true },
-    { column: 'visit_id', expression: `${type}.encounter`, targetType: 'Encounter', table: 'visits', softDelete: false },
-    // the writing user stands in when the resource names nobody; an explicit reference is checked in checkStored
-    { column: userColumn, expression: userExpression, targetType: 'Practitioner', table: 'users', softDelete: true },
-  ];
-}
-
-// ---------------------------------------------------------------- Condition
+import {
+  checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams,
+} from './common.js';
 
 const SEVERITY_BY_CODE = Object.fromEntries(Object.entries(SEVERITY).map(([col, s]) => [s.code, col]));
 const simpleToken = (c: CodeableConcept | undefined): TokenValue[] => codings([c]);
@@ -110,7 +54,7 @@ export const ConditionDefinition = defineResource<Condition>({
   searchParams: [
     ...patientAndEncounterParams('Condition'),
     indexToken('code', 'Condition.code', 'A code of the condition (ICD-10-CM, SNOMED CT ...)', (c) => simpleToken(c.code)),
-    indexToken('identifier', 'Condition.identifier', 'A business identifier (system|value)', identifiers),
+    identifierParam('Condition'),
     indexToken('category', 'Condition.category', 'A category (problem-list-item, encounter-diagnosis ...)', (c) => codings((c.category as CodeableConcept[] | undefined) ?? [])),
     indexToken('verification-status', 'Condition.verificationStatus', 'confirmed | provisional | differential | refuted ...', (c) => simpleToken(c.verificationStatus)),
     {

@@ -6,9 +6,9 @@ import {
 } from '../../mappers/coverage-mapper.js';
 import { extensionValue, referenceId } from '../../mappers/datatypes.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
-import { FhirError, unprocessable } from '../outcome.js';
+import { conflict, unprocessable } from '../outcome.js';
+import { checkUnique, literalRefs } from './common.js';
 import { dbErrorCode } from '../../db/transactions.js';
-import type { Reference } from '../types.js';
 import type { Row } from '../../mappers/column-map.js';
 
 const today = (): string => new Date().toISOString().slice(0, 10);
@@ -31,8 +31,8 @@ function checkCoverage(c: Coverage): void {
   if (met !== undefined && met < 0) throw unprocessable('The deductible met must not be negative', `Coverage.extension('${COVERAGE_EXTENSIONS.deductibleMet}')`, 'business-rule');
 }
 
-const orderConflict = (order: unknown): FhirError =>
-  new FhirError(409, `The patient already has a ${String(order)} coverage (Coverage.order ${ORDERS.indexOf(order as never) + 1}): only one per order`, 'conflict');
+const orderTaken = (order: unknown): string =>
+  `The patient already has a ${String(order)} coverage (Coverage.order ${ORDERS.indexOf(order as never) + 1}): only one per order`;
 
 /** A write that hit unique_patient_coverage (a concurrent write of the same order): 409, never 500. */
 async function guarded(row: Row, write: () => Promise<unknown>): Promise<void> {
@@ -42,14 +42,11 @@ async function guarded(row: Row, write: () => Promise<unknown>): Promise<void> {
     const code = dbErrorCode(err) ?? '';
     const message = String((err as Error).message ?? '');
     if ((code === 'ER_DUP_ENTRY' && message.includes('unique_patient_coverage')) || (code === 'SQLITE_CONSTRAINT_UNIQUE' && message.includes('insurance.coverage_type'))) {
-      throw orderConflict(row.coverage_type);
+      throw conflict(orderTaken(row.coverage_type));
     }
     throw err;
   }
 }
-
-const refs = (list: (Reference | undefined)[]): string[] =>
-  list.map((r) => r?.reference).filter((x): x is string => !!x && /^[A-Za-z]+\/[^/]+$/.test(x));
 
 const beneficiary = (name: string, description: string) => ({
   name, source: 'column' as const, type: 'reference' as const, column: 'patient_id', targets: ['Patient'], expression: 'Coverage.beneficiary', description,
@@ -67,8 +64,7 @@ export const CoverageDefinition = defineResource<Coverage>({
   check: checkCoverage,
   async checkStored(_c, ctx) {
     const { patient_id: patient, coverage_type: order } = ctx.columns;
-    const taken = await ctx.trx('insurance').where({ patient_id: patient, coverage_type: order }).whereNot({ id: ctx.id }).first('id');
-    if (taken) throw orderConflict(order);
+    await checkUnique(ctx, 'insurance', { patient_id: patient, coverage_type: order }, orderTaken(order));
   },
   storage: {
     insertRow: (trx: Knex, _id: string, row: Row) => guarded(row, () => trx('insurance').insert(row)),
@@ -89,15 +85,15 @@ export const CoverageDefinition = defineResource<Coverage>({
     },
     {
       name: 'payor', source: 'index', type: 'reference', expression: 'Coverage.payor', targets: ['Organization', 'Patient', 'RelatedPerson'],
-      description: 'A payor (literal references of Coverage.payor)', extract: (r) => refs((r as Coverage).payor ?? []),
+      description: 'A payor (literal references of Coverage.payor)', extract: (r) => literalRefs((r as Coverage).payor ?? []),
     },
     {
       name: 'subscriber', source: 'index', type: 'reference', expression: 'Coverage.subscriber', targets: ['Patient', 'RelatedPerson'],
-      description: 'The subscriber', extract: (r) => refs([(r as Coverage).subscriber]),
+      description: 'The subscriber', extract: (r) => literalRefs([(r as Coverage).subscriber]),
     },
     {
       name: 'policy-holder', source: 'index', type: 'reference', expression: 'Coverage.policyHolder', targets: ['Patient', 'RelatedPerson', 'Organization'],
-      description: 'The policy holder', extract: (r) => refs([(r as Coverage).policyHolder]),
+      description: 'The policy holder', extract: (r) => literalRefs([(r as Coverage).policyHolder]),
     },
     {
       name: 'status', source: 'column', type: 'token', column: 'status', expression: 'Coverage.status',

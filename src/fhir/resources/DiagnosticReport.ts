@@ -4,6 +4,7 @@
  * https://hl7.org/fhir/R4/diagnosticreport.html · docs/resources/DiagnosticReport.md
  */
 import { defineResource, type TokenValue } from '../registry.js';
+import { literalRefs } from './common.js';
 import { unprocessable } from '../outcome.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import type { CodeableConcept, Reference } from '../types.js';
@@ -12,7 +13,7 @@ import { diagnosticReportFromRow, diagnosticReportToRow, type DiagnosticReport }
 
 const TABLE = 'diagnostic_reports';
 const codings = (cc: CodeableConcept | undefined): TokenValue[] => (cc?.coding ?? []).filter((c) => c.code).map((c) => ({ system: c.system, code: c.code! }));
-const refs = (list: Reference[] | undefined): string[] => (list ?? []).map((x) => x.reference).filter((x): x is string => !!x && /^[A-Za-z]+\/[^/]+$/.test(x));
+const refs = (list: Reference[] | undefined): string[] => literalRefs(list ?? []);
 const dr = (r: unknown): DiagnosticReport => r as DiagnosticReport;
 
 export const DiagnosticReportDefinition = defineResource<DiagnosticReport>({

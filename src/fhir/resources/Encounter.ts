@@ -1,17 +1,13 @@
 /** Encounter, over the visits table. https://hl7.org/fhir/R4/encounter.html */
-import { defineResource, type TokenValue } from '../registry.js';
+import { defineResource } from '../registry.js';
+import { codings, identifierParam, literalRefs } from './common.js';
 import {
   ENCOUNTER_STATUS_TO_COLUMN, encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter,
 } from '../../mappers/encounter-mapper.js';
 import { referenceId } from '../../mappers/datatypes.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import type { Reference } from '../types.js';
 
-const refs = (list: (Reference | undefined)[]): string[] =>
-  list.map((r) => r?.reference).filter((r): r is string => !!r && /^[A-Za-z]+\/[^/]+$/.test(r));
-const codings = (e: Encounter): TokenValue[] =>
-  (e.type ?? []).flatMap((t) => t.coding ?? []).filter((c) => c.code).map((c) => ({ system: c.system, code: c.code! }));
 
 export const EncounterDefinition = defineResource<Encounter>({
   type: 'Encounter',
@@ -53,11 +49,7 @@ export const EncounterDefinition = defineResource<Encounter>({
   ],
   compartment: ['patient'],
   searchParams: [
-    {
-      name: 'identifier', source: 'index', type: 'token', expression: 'Encounter.identifier', description: 'An identifier of the encounter',
-      extract: (r) => ((r as Encounter).identifier as { system?: string; value?: string }[] | undefined ?? [])
-        .filter((i) => i.value).map((i): TokenValue => ({ system: i.system, code: i.value! })),
-    },
+    identifierParam('Encounter'),
     {
       name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
       expression: 'Encounter.subject.where(resolve() is Patient)', description: 'The patient of the encounter',
@@ -73,7 +65,7 @@ export const EncounterDefinition = defineResource<Encounter>({
     {
       name: 'participant', source: 'index', type: 'reference', expression: 'Encounter.participant.individual',
       targets: ['Practitioner', 'PractitionerRole', 'RelatedPerson'], description: 'Any participant individual (written through the API)',
-      extract: (r) => refs(((r as Encounter).participant ?? []).map((p) => p.individual)),
+      extract: (r) => literalRefs(((r as Encounter).participant ?? []).map((p) => p.individual)),
     },
     {
       name: 'appointment', source: 'column', type: 'reference', column: 'appointment_id', targets: ['Appointment'],
@@ -102,7 +94,7 @@ export const EncounterDefinition = defineResource<Encounter>({
       description: `Any type coding, and the HMS visit type (${HMS_VISIT_TYPE}) the visit is stored as`,
       extract: (r) => {
         const e = r as Encounter;
-        return [...codings(e), { system: HMS_VISIT_TYPE, code: visitTypeOf(e) }];
+        return [...codings(e.type ?? []), { system: HMS_VISIT_TYPE, code: visitTypeOf(e) }];
       },
     },
   ],

@@ -5,7 +5,8 @@ import {
 } from '../../mappers/invoice-mapper.js';
 import { extensionValue, HMS_CANONICAL, referenceId } from '../../mappers/datatypes.js';
 import { checkOneOf, checkPeriod, checkRealDate } from '../checks.js';
-import { conflict, unprocessable } from '../outcome.js';
+import { unprocessable } from '../outcome.js';
+import { checkUnique } from './common.js';
 
 /** The code system of the payment-status search parameter's codes. */
 export const PAYMENT_STATUS_SYSTEM = `${HMS_CANONICAL}/CodeSystem/invoice-payment-status`;
@@ -62,8 +63,7 @@ export const InvoiceDefinition = defineResource<Invoice>({
   check: checkInvoice,
   async checkStored(_inv, ctx) {
     const number = ctx.columns.invoice_number;
-    const taken = await ctx.trx('billing').where({ invoice_number: number }).whereNot({ id: ctx.id }).first('id');
-    if (taken) throw conflict(`Invoice number '${String(number)}' is already used by another invoice`);
+    await checkUnique(ctx, 'billing', { invoice_number: number }, `Invoice number '${String(number)}' is already used by another invoice`);
     // created_by records who created the invoice: an update keeps it
     if (ctx.current) ctx.columns.created_by = ctx.current.row.created_by;
   },

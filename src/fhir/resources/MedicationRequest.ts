@@ -5,7 +5,7 @@ import {
 } from '../../mappers/medication-request-mapper.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import { checkClinician, checkPatientSubject, clinicalReferences, codings, identifiers, literalRefs, patientAndEncounterParams } from './Condition.js';
+import { checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams } from './common.js';
 
 const STATUS_SYSTEM = 'http://hl7.org/fhir/CodeSystem/medicationrequest-status';
 const INTENT_SYSTEM = 'http://hl7.org/fhir/CodeSystem/medicationrequest-intent';
@@ -99,10 +99,7 @@ export const MedicationRequestDefinition = defineResource<MedicationRequest>({
       description: 'A Medication resource (kept as sent; HMS does not store Medication)',
       extract: (r) => literalRefs([(r as MedicationRequest).medicationReference]),
     },
-    {
-      name: 'identifier', source: 'index', type: 'token', expression: 'MedicationRequest.identifier',
-      description: 'A business identifier (system|value)', extract: identifiers,
-    },
+    identifierParam('MedicationRequest'),
     {
       name: 'authoredon', source: 'column', type: 'date', column: 'prescribed_date', dateKind: 'date', expression: 'MedicationRequest.authoredOn',
       description: 'The day the prescription was written (prescribed_date)', sort: ['prescribed_date'],

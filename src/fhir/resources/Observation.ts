@@ -3,10 +3,11 @@
  * every other Observation (laboratory, survey, social history ...) is a lab_results row.
  * https://hl7.org/fhir/R4/observation.html · docs/resources/Observation.md
  */
-import { defineResource, type TokenValue } from '../registry.js';
+import { defineResource } from '../registry.js';
+import { codings, identifierParam, literalRefs } from './common.js';
 import { unprocessable } from '../outcome.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
-import type { CodeableConcept, Reference } from '../types.js';
+import type { Reference } from '../types.js';
 import { columnsFromResource, resourceFromColumns, defaultsOfRow, type ColumnField, type Row } from '../../mappers/column-map.js';
 import { dateTimeToSql, referenceId } from '../../mappers/datatypes.js';
 import { pathField, referenceField } from '../../mappers/fields.js';
@@ -62,10 +63,7 @@ export function observationFromRow(row: Row, kept?: Observation): Observation {
   return o;
 }
 
-const codings = (cc: CodeableConcept | undefined): TokenValue[] =>
-  (cc?.coding ?? []).filter((c) => c.code).map((c) => ({ system: c.system, code: c.code! }));
-const refs = (list: Reference[] | undefined): string[] =>
-  (list ?? []).map((x) => x.reference).filter((x): x is string => !!x && /^[A-Za-z]+\/[^/]+$/.test(x));
+const refs = (list: Reference[] | undefined): string[] => literalRefs(list ?? []);
 const obs = (r: unknown): Observation => r as Observation;
 
 export const ObservationDefinition = defineResource<Observation>({
@@ -129,16 +127,16 @@ export const ObservationDefinition = defineResource<Observation>({
     },
     {
       name: 'code', source: 'index', type: 'token', expression: 'Observation.code',
-      description: 'Any coding of the code (system|code)', sort: ['code'], extract: (r) => codings(obs(r).code),
+      description: 'Any coding of the code (system|code)', sort: ['code'], extract: (r) => codings([obs(r).code]),
     },
     {
       name: 'component-code', source: 'index', type: 'token', expression: 'Observation.component.code',
-      description: 'Any coding of a component code', extract: (r) => (obs(r).component ?? []).flatMap((c) => codings(c.code)),
+      description: 'Any coding of a component code', extract: (r) => (obs(r).component ?? []).flatMap((c) => codings([c.code])),
     },
     {
       name: 'combo-code', source: 'index', type: 'token', expression: 'Observation.code | Observation.component.code',
       description: 'Any coding of the code or of a component code',
-      extract: (r) => [...codings(obs(r).code), ...(obs(r).component ?? []).flatMap((c) => codings(c.code))],
+      extract: (r) => [...codings([obs(r).code]), ...(obs(r).component ?? []).flatMap((c) => codings([c.code]))],
     },
     {
       name: 'date', source: 'column', type: 'date', column: 'effective_at', dateKind: 'timestamp',
@@ -153,10 +151,7 @@ export const ObservationDefinition = defineResource<Observation>({
       name: 'value-quantity', source: 'column', type: 'quantity', column: 'value_quantity', unitColumn: 'unit',
       expression: 'Observation.value as Quantity', description: 'The quantity value (prefixes; units as UCUM codes, not converted)', sort: ['value_quantity'],
     },
-    {
-      name: 'identifier', source: 'index', type: 'token', expression: 'Observation.identifier', description: 'An identifier (system|value)',
-      extract: (r) => ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).filter((i) => i.value).map((i) => ({ system: i.system, code: i.value! })),
-    },
+    identifierParam('Observation'),
     {
       name: 'performer', source: 'index', type: 'reference', expression: 'Observation.performer', targets: ['Practitioner', 'PractitionerRole', 'Organization', 'Patient', 'RelatedPerson', 'CareTeam'],
       description: 'Who performed the observation (as sent)', extract: (r) => refs(obs(r).performer),

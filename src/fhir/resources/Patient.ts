@@ -1,5 +1,6 @@
 /** Patient, over the patients table. https://hl7.org/fhir/R4/patient.html */
 import { defineResource, type TokenValue } from '../registry.js';
+import { identifierParam } from './common.js';
 import {
   BLOOD_TYPES, PATIENT_EXTENSIONS, genderToColumn, patientFromRow, patientToRow, UNKNOWN_BIRTH_DATE, type Patient,
 } from '../../mappers/patient-mapper.js';
@@ -38,12 +39,7 @@ export const PatientDefinition = defineResource<Patient>({
   operations: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }],
   summaryElements: ['identifier', 'active', 'name', 'telecom', 'gender', 'birthDate', 'deceasedBoolean', 'deceasedDateTime', 'address', 'managingOrganization', 'link'],
   searchParams: [
-    {
-      name: 'identifier', source: 'index', type: 'token', expression: 'Patient.identifier',
-      description: 'A patient identifier (system|value)',
-      extract: (r) => ((r as Patient).identifier as { system?: string; value?: string }[] | undefined ?? [])
-        .filter((i) => i.value).map((i) => ({ system: i.system, code: i.value! })),
-    },
+    identifierParam('Patient'),
     {
       name: 'name', source: 'index', type: 'string', expression: 'Patient.name',
       description: 'Any part of any name: family, given, prefix, suffix or text', sort: ['last_name', 'first_name'],

@@ -1,5 +1,6 @@
 /** Practitioner, over the users table (role doctor or nurse). https://hl7.org/fhir/R4/practitioner.html */
 import { defineResource, type ColumnSearchParam, type TokenValue } from '../registry.js';
+import { identifierParam } from './common.js';
 import {
   NO_PASSWORD, PRACTITIONER_EXTENSIONS, PRACTITIONER_ROLES, STATUS_CODES, USER_COLUMN_SIZES, practitionerFromRow, practitionerToRow,
   telecomValue, type Practitioner,
@@ -105,11 +106,7 @@ export const PractitionerDefinition = defineResource<Practitioner>({
   references: [],
   summaryElements: ['identifier', 'active', 'name', 'telecom', 'address', 'gender', 'birthDate'],
   searchParams: [
-    {
-      name: 'identifier', source: 'index', type: 'token', expression: 'Practitioner.identifier',
-      description: 'A practitioner identifier (system|value)',
-      extract: (r) => ((r as Practitioner).identifier ?? []).filter((i) => i.value).map((i) => ({ system: i.system, code: i.value! })),
-    },
+    identifierParam('Practitioner'),
     {
       name: 'name', source: 'index', type: 'string', expression: 'Practitioner.name',
       description: 'Any part of any name: family, given, prefix, suffix or text', sort: ['name'],
