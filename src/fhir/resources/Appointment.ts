@@ -1,7 +1,7 @@
 /** Appointment, over the appointments table. https://hl7.org/fhir/R4/appointment.html */
 import type { Knex } from 'knex';
 import { defineResource } from '../registry.js';
-import { identifierParam } from './common.js';
+import { ALL_INTERACTIONS, identifierParam, literalRefs } from './common.js';
 import {
   APPOINTMENT_EXTENSIONS, APPOINTMENT_STATUS_TO_COLUMN, appointmentFromRow, appointmentToRow, appointmentTypeOf, type Appointment,
 } from '../../mappers/appointment-mapper.js';
@@ -48,15 +48,14 @@ async function checkDoubleBooking(trx: Knex.Transaction, id: string, columns: Ro
 }
 
 const participants = (a: Appointment) => a.participant ?? [];
-const actorRefs = (a: Appointment): string[] =>
-  participants(a).map((p) => p.actor?.reference).filter((r): r is string => !!r && /^[A-Za-z]+\/[^/]+$/.test(r));
+const actorRefs = (a: Appointment): string[] => literalRefs(participants(a).map((p) => p.actor));
 
 export const AppointmentDefinition = defineResource<Appointment>({
   type: 'Appointment',
   table: 'appointments',
   profile: 'http://hl7.org/fhir/StructureDefinition/Appointment',
   description: 'A booked meeting of a patient and a practitioner (appointments table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   toRow: (a, ctx) => appointmentToRow(a, ctx),
   fromRow: appointmentFromRow,

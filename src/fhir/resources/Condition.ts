@@ -7,7 +7,7 @@ import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
 import type { CodeableConcept } from '../types.js';
 import { referenceId } from '../../mappers/datatypes.js';
-import {
+import { ALL_INTERACTIONS,
   checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams,
 } from './common.js';
 
@@ -22,7 +22,7 @@ export const ConditionDefinition = defineResource<Condition>({
   table: 'medical_conditions',
   profile: 'http://hl7.org/fhir/StructureDefinition/Condition',
   description: 'Diagnoses and problems of a patient, coded in ICD-10-CM (medical_conditions table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   toRow: (c, ctx) => conditionToRow(c, { userId: ctx.userId, now: ctx.now }),
   fromRow: conditionFromRow,

@@ -7,7 +7,7 @@ import {
 import { extensionValue, referenceId } from '../../mappers/datatypes.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { conflict, unprocessable } from '../outcome.js';
-import { checkUnique, literalRefs } from './common.js';
+import { ALL_INTERACTIONS, checkUnique, literalRefs } from './common.js';
 import { dbErrorCode } from '../../db/transactions.js';
 import type { Row } from '../../mappers/column-map.js';
 
@@ -57,7 +57,7 @@ export const CoverageDefinition = defineResource<Coverage>({
   table: 'insurance',
   profile: 'http://hl7.org/fhir/StructureDefinition/Coverage',
   description: 'Insurance coverage of a patient (insurance table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   toRow: (c, ctx) => coverageToRow(c, { userId: ctx.userId, now: ctx.now }),
   fromRow: coverageFromRow,

@@ -4,7 +4,7 @@
  * https://hl7.org/fhir/R4/diagnosticreport.html · docs/resources/DiagnosticReport.md
  */
 import { defineResource, type TokenValue } from '../registry.js';
-import { literalRefs } from './common.js';
+import { ALL_INTERACTIONS, literalRefs } from './common.js';
 import { unprocessable } from '../outcome.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import type { CodeableConcept, Reference } from '../types.js';
@@ -21,7 +21,7 @@ export const DiagnosticReportDefinition = defineResource<DiagnosticReport>({
   table: TABLE,
   profile: 'http://hl7.org/fhir/StructureDefinition/DiagnosticReport',
   description: 'Diagnostic reports grouping Observations (diagnostic_reports table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   storage: {
     async insertRow(trx, id, row) { await trx(TABLE).insert({ ...row, id }); },

@@ -1,6 +1,6 @@
 /** Encounter, over the visits table. https://hl7.org/fhir/R4/encounter.html */
 import { defineResource } from '../registry.js';
-import { codings, identifierParam, literalRefs } from './common.js';
+import { ALL_INTERACTIONS, codings, identifierParam, literalRefs, patientParams } from './common.js';
 import {
   ENCOUNTER_STATUS_TO_COLUMN, encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter,
 } from '../../mappers/encounter-mapper.js';
@@ -14,7 +14,7 @@ export const EncounterDefinition = defineResource<Encounter>({
   table: 'visits',
   profile: 'http://hl7.org/fhir/StructureDefinition/Encounter',
   description: 'A visit of a patient: the clinical encounter and its notes (visits table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   toRow: (e, ctx) => encounterToRow(e, ctx),
   fromRow: encounterFromRow,
@@ -50,14 +50,7 @@ export const EncounterDefinition = defineResource<Encounter>({
   compartment: ['patient'],
   searchParams: [
     identifierParam('Encounter'),
-    {
-      name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
-      expression: 'Encounter.subject.where(resolve() is Patient)', description: 'The patient of the encounter',
-    },
-    {
-      name: 'subject', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
-      expression: 'Encounter.subject', description: 'The subject of the encounter (always a Patient here)',
-    },
+    ...patientParams('Encounter'),
     {
       name: 'practitioner', source: 'column', type: 'reference', column: 'doctor_id', targets: ['Practitioner'],
       expression: 'Encounter.participant.individual.where(resolve() is Practitioner)', description: 'The doctor of the visit (the first Practitioner participant)',

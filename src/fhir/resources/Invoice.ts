@@ -6,7 +6,7 @@ import {
 import { extensionValue, HMS_CANONICAL, referenceId } from '../../mappers/datatypes.js';
 import { checkOneOf, checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import { checkUnique } from './common.js';
+import { ALL_INTERACTIONS, checkUnique } from './common.js';
 
 /** The code system of the payment-status search parameter's codes. */
 export const PAYMENT_STATUS_SYSTEM = `${HMS_CANONICAL}/CodeSystem/invoice-payment-status`;
@@ -56,7 +56,7 @@ export const InvoiceDefinition = defineResource<Invoice>({
   table: 'billing',
   profile: 'http://hl7.org/fhir/StructureDefinition/Invoice',
   description: 'Invoices and their payments (billing table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   toRow: (inv, ctx) => invoiceToRow(inv, { userId: ctx.userId, now: ctx.now }),
   fromRow: invoiceFromRow,

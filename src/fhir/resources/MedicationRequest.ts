@@ -5,7 +5,7 @@ import {
 } from '../../mappers/medication-request-mapper.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import { checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams } from './common.js';
+import { ALL_INTERACTIONS, checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams } from './common.js';
 
 const STATUS_SYSTEM = 'http://hl7.org/fhir/CodeSystem/medicationrequest-status';
 const INTENT_SYSTEM = 'http://hl7.org/fhir/CodeSystem/medicationrequest-intent';
@@ -41,7 +41,7 @@ export const MedicationRequestDefinition = defineResource<MedicationRequest>({
   table: 'prescriptions',
   profile: 'http://hl7.org/fhir/StructureDefinition/MedicationRequest',
   description: 'Prescriptions: medication orders with dose, frequency and dispense details (prescriptions table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   toRow: (m, ctx) => medicationRequestToRow(m, { userId: ctx.userId, now: ctx.now }),
   fromRow: medicationRequestFromRow,

@@ -4,7 +4,7 @@
  * https://hl7.org/fhir/R4/observation.html · docs/resources/Observation.md
  */
 import { defineResource } from '../registry.js';
-import { codings, identifierParam, literalRefs } from './common.js';
+import { ALL_INTERACTIONS, codings, identifierParam, literalRefs, patientAndEncounterParams } from './common.js';
 import { unprocessable } from '../outcome.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import type { Reference } from '../types.js';
@@ -71,7 +71,7 @@ export const ObservationDefinition = defineResource<Observation>({
   table: 'observations',
   profile: 'http://hl7.org/fhir/StructureDefinition/Observation',
   description: 'Vital signs (vitals table, one Observation per measurement) and laboratory results (lab_results table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: false,
   storage: observationStorage,
   toRow: (o, ctx) => observationToRow(o, { userId: ctx.userId, now: ctx.now }),
@@ -108,18 +108,7 @@ export const ObservationDefinition = defineResource<Observation>({
   ],
   compartment: ['patient'],
   searchParams: [
-    {
-      name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
-      expression: 'Observation.subject.where(resolve() is Patient)', description: 'The patient the observation is about',
-    },
-    {
-      name: 'subject', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
-      expression: 'Observation.subject', description: 'The subject of the observation (always a Patient here)',
-    },
-    {
-      name: 'encounter', source: 'column', type: 'reference', column: 'visit_id', targets: ['Encounter'],
-      expression: 'Observation.encounter', description: 'The encounter (visit) the observation belongs to',
-    },
+    ...patientAndEncounterParams('Observation'),
     {
       name: 'category', source: 'column', type: 'token', column: 'category', expression: 'Observation.category',
       description: 'The category (vital-signs, laboratory, survey ...)', sort: ['category'],

@@ -1,6 +1,6 @@
 /** Patient, over the patients table. https://hl7.org/fhir/R4/patient.html */
 import { defineResource, type TokenValue } from '../registry.js';
-import { identifierParam } from './common.js';
+import { ALL_INTERACTIONS, identifierParam } from './common.js';
 import {
   BLOOD_TYPES, PATIENT_EXTENSIONS, genderToColumn, patientFromRow, patientToRow, UNKNOWN_BIRTH_DATE, type Patient,
 } from '../../mappers/patient-mapper.js';
@@ -20,7 +20,7 @@ export const PatientDefinition = defineResource<Patient>({
   table: 'patients',
   profile: 'http://hl7.org/fhir/StructureDefinition/Patient',
   description: 'Demographics of a person receiving care (patients table)',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: true,
   toRow: patientToRow,
   fromRow: patientFromRow,

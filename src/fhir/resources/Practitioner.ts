@@ -1,6 +1,6 @@
 /** Practitioner, over the users table (role doctor or nurse). https://hl7.org/fhir/R4/practitioner.html */
 import { defineResource, type ColumnSearchParam, type TokenValue } from '../registry.js';
-import { identifierParam } from './common.js';
+import { ALL_INTERACTIONS, identifierParam } from './common.js';
 import {
   NO_PASSWORD, PRACTITIONER_EXTENSIONS, PRACTITIONER_ROLES, STATUS_CODES, USER_COLUMN_SIZES, practitionerFromRow, practitionerToRow,
   telecomValue, type Practitioner,
@@ -76,7 +76,7 @@ export const PractitionerDefinition = defineResource<Practitioner>({
   rowFilter: PRACTITIONER_ROWS,
   profile: 'http://hl7.org/fhir/StructureDefinition/Practitioner',
   description: 'A doctor or nurse of the hospital (users table, role doctor or nurse); creating one creates a user account that cannot log in until an admin sets its password',
-  interactions: ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'],
+  interactions: ALL_INTERACTIONS,
   softDelete: true,
   // a new user gets a password no password matches; updates never touch password_hash
   storage: { insertRow: async (trx, _id, row) => { await trx('users').insert({ ...row, password_hash: NO_PASSWORD }); } },

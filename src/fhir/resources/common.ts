@@ -3,7 +3,7 @@
  * extraction, and the search parameters and reference checks most clinical types have.
  * Not a resource itself (src/fhir/resources/index.ts registers the types).
  */
-import type { ColumnSearchParam, IndexSearchParam, ReferenceCheck, StoreCheckContext, TokenValue } from '../registry.js';
+import type { ColumnSearchParam, IndexSearchParam, Interaction, ReferenceCheck, StoreCheckContext, TokenValue } from '../registry.js';
 import { conflict, unprocessable } from '../outcome.js';
 import type { CodeableConcept, Reference, Resource } from '../types.js';
 import { referenceId } from '../../mappers/datatypes.js';
@@ -36,8 +36,8 @@ export const identifiers = (r: Resource): TokenValue[] =>
 export const literalRefs = (refs: (Reference | undefined)[]): string[] =>
   refs.map((x) => x?.reference).filter((x): x is string => !!x && /^[A-Za-z]+\/[^/]+$/.test(x));
 
-/** The column parameters every clinical type has: patient, subject and encounter over patient_id / visit_id. */
-export function patientAndEncounterParams(type: string, encounterExpression = `${type}.encounter`): ColumnSearchParam[] {
+/** The patient and subject parameters of a type whose patient_id column holds its subject. */
+export function patientParams(type: string): ColumnSearchParam[] {
   return [
     {
       name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
@@ -47,12 +47,22 @@ export function patientAndEncounterParams(type: string, encounterExpression = `$
       name: 'subject', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
       expression: `${type}.subject`, description: 'The subject (always a Patient here)', sort: ['patient_id'],
     },
+  ];
+}
+
+/** The column parameters every clinical type has: patient, subject and encounter over patient_id / visit_id. */
+export function patientAndEncounterParams(type: string, encounterExpression = `${type}.encounter`): ColumnSearchParam[] {
+  return [
+    ...patientParams(type),
     {
       name: 'encounter', source: 'column', type: 'reference', column: 'visit_id', targets: ['Encounter'],
       expression: encounterExpression, description: 'The encounter (visit)',
     },
   ];
 }
+
+/** Every interaction of a versioned, writable type. */
+export const ALL_INTERACTIONS: Interaction[] = ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'];
 
 /** The reference checks of patient_id, visit_id and a users column. */
 export function clinicalReferences(type: string, userColumn: string, userExpression: string): ReferenceCheck[] {
