@@ -1,8 +1,26 @@
 /** The CapabilityStatement, generated from the registry. https://hl7.org/fhir/R4/capabilitystatement.html */
-import { allResourceDefinitions, commonParamsOf } from './registry.js';
+import { readFileSync } from 'node:fs';
+import { allResourceDefinitions, commonParamsOf, type ResourceDefinition, type SearchParamDef } from './registry.js';
 import type { Resource } from './types.js';
+import { schemaPath } from '../paths.js';
 
-const SEARCH_PARAM_BASE = 'http://hl7.org/fhir/SearchParameter';
+/** The canonical URLs of R4's standard search parameters, by base type and code (many are shared: clinical-*, individual-*). */
+const STANDARD = JSON.parse(readFileSync(schemaPath('r4-search-parameters.json'), 'utf8')) as Record<string, Record<string, string>>;
+
+/** The canonical of a parameter: HMS's own definition, or R4's standard one (undefined when R4 has none of that name). */
+export function parameterDefinition(type: string, p: SearchParamDef): string | undefined {
+  return p.definition ?? STANDARD[p.name.startsWith('_') ? 'Resource' : type]?.[p.name];
+}
+
+const has = (def: ResourceDefinition, i: string): boolean => def.interactions.includes(i as never);
+
+/** `Type:param` of every reference parameter of a type (what _include accepts). */
+const references = (def: ResourceDefinition): string[] =>
+  def.searchParams.filter((p) => p.type === 'reference').map((p) => `${def.type}:${p.name}`);
+
+/** `Source:param` of every reference parameter of any type that may point at `type` (what _revinclude accepts). */
+const revIncludes = (type: string): string[] =>
+  allResourceDefinitions().flatMap((d) => d.searchParams.filter((p) => p.type === 'reference' && (p.targets ?? []).includes(type)).map((p) => `${d.type}:${p.name}`));
 
 /** Builds the server's CapabilityStatement for a base URL. */
 export function capabilityStatement(baseUrl: string, version: string, date: string): Resource {
@@ -20,7 +38,8 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
       mode: 'server',
       security: {
         cors: false,
-        service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth', display: 'OAuth' }], text: 'Bearer session tokens from POST /auth/login' }],
+        // no code of restful-security-service fits session tokens; SMART backend services come later
+        service: [{ text: 'Bearer session tokens from POST /auth/login' }],
         description: 'Every interaction except metadata needs Authorization: Bearer <token>.',
       },
       resource: [...allResourceDefinitions().map((def) => ({
@@ -28,18 +47,21 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
         profile: def.profile,
         documentation: def.description,
         interaction: def.interactions.map((code) => ({ code })),
-        versioning: 'versioned-update',
-        readHistory: true,
-        updateCreate: def.interactions.includes('update'),
-        conditionalCreate: def.interactions.includes('create'),
+        versioning: def.versioned === false || def.kept === false ? 'no-version' : has(def, 'update') ? 'versioned-update' : 'versioned',
+        readHistory: has(def, 'vread'),
+        updateCreate: has(def, 'update'),
+        conditionalCreate: has(def, 'create'),
         conditionalRead: 'not-supported',
         conditionalUpdate: false,
         conditionalDelete: 'not-supported',
-        referencePolicy: ['literal', 'local', 'enforced'],
+        // references to stored types are checked; references to other types are kept as sent
+        referencePolicy: ['literal', 'local'],
+        ...(references(def).length ? { searchInclude: ['*', ...references(def)] } : {}),
+        ...(revIncludes(def.type).length ? { searchRevInclude: revIncludes(def.type) } : {}),
         ...(def.operations?.length ? { operation: def.operations } : {}),
         searchParam: [...commonParamsOf(def), ...def.searchParams].map((p) => ({
           name: p.name,
-          definition: p.definition ?? `${SEARCH_PARAM_BASE}/${p.name.startsWith('_') ? 'Resource' : def.type}-${p.name.replace(/^_/, '')}`,
+          definition: parameterDefinition(def.type, p),
           type: p.type,
           documentation: p.description,
         })),
@@ -48,7 +70,6 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
         documentation: 'The search parameters HMS defines itself (read-only, public)',
         interaction: [{ code: 'read' }, { code: 'search-type' }],
       }],
-      interaction: [],
     }],
   };
 }

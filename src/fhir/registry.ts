@@ -57,6 +57,11 @@ export interface IndexSearchParam extends SearchParamBase {
   /** Values to index: strings for string params, tokens for token params, "Type/id" for references. */
   extract: (resource: Resource) => (string | TokenValue)[];
   targets?: string[];
+  /**
+   * Tokens: how rows written natively (no kept version, hence maybe no index rows) match, by a
+   * column. API-written rows match by the index alone, which holds the exact code they state.
+   */
+  native?: { column: string; tokenToColumn: (system: string | undefined, code: string) => unknown[] | undefined };
 }
 
 export type SearchParamDef = ColumnSearchParam | IndexSearchParam;

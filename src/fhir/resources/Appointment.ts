@@ -1,9 +1,9 @@
 /** Appointment, over the appointments table. https://hl7.org/fhir/R4/appointment.html */
 import type { Knex } from 'knex';
 import { defineResource } from '../registry.js';
-import { ALL_INTERACTIONS, identifierParam, literalRefs } from './common.js';
+import { ALL_INTERACTIONS, identifierParam, literalRefs, statusParam } from './common.js';
 import {
-  APPOINTMENT_EXTENSIONS, APPOINTMENT_STATUS_TO_COLUMN, appointmentFromRow, appointmentToRow, appointmentTypeOf, type Appointment,
+  APPOINTMENT_EXTENSIONS, appointmentFromRow, appointmentToRow, appointmentTypeOf, type Appointment, APPOINTMENT_STATUS_TO_COLUMN,
 } from '../../mappers/appointment-mapper.js';
 import { referenceId, setExtension } from '../../mappers/datatypes.js';
 import { checkPeriod } from '../checks.js';
@@ -129,15 +129,8 @@ export const AppointmentDefinition = defineResource<Appointment>({
       name: 'date', source: 'column', type: 'date', column: 'appointment_date', sql: startSql, dateKind: 'timestamp',
       expression: 'Appointment.start', description: 'When the appointment starts (UTC, to the second)', sort: ['appointment_date', 'appointment_time'],
     },
-    {
-      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'Appointment.status', sort: ['CAST(t.status AS CHAR)'],
-      description: 'booked (scheduled or confirmed), arrived / checked-in, fulfilled, cancelled, noshow ...',
-      tokenToColumn: (system, code) => {
-        if (system && system !== 'http://hl7.org/fhir/appointmentstatus') return undefined;
-        const col = APPOINTMENT_STATUS_TO_COLUMN[code];
-        return col === undefined ? undefined : code === 'booked' ? ['scheduled', 'confirmed'] : [col];
-      },
-    },
+    statusParam('Appointment', 'http://hl7.org/fhir/appointmentstatus', 'The status as stated: proposed | pending | booked | arrived | fulfilled | cancelled | noshow | entered-in-error | checked-in | waitlist', 'status',
+      (code) => { const col = APPOINTMENT_STATUS_TO_COLUMN[code]; return col === undefined ? undefined : code === 'booked' ? ['scheduled', 'confirmed'] : [col]; }),
     {
       name: 'appointment-type', source: 'column', type: 'token', column: 'appointment_type', expression: 'Appointment.appointmentType',
       description: 'The kind of appointment: v2-0276 ROUTINE/CHECKUP/WALKIN (consultation), FOLLOWUP, EMERGENCY, or HMS surgery/diagnostic',

@@ -7,9 +7,7 @@ import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
 import type { CodeableConcept } from '../types.js';
 import { referenceId } from '../../mappers/datatypes.js';
-import { ALL_INTERACTIONS,
-  checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams,
-} from './common.js';
+import { ALL_INTERACTIONS, checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams, statusParam } from './common.js';
 
 const SEVERITY_BY_CODE = Object.fromEntries(Object.entries(SEVERITY).map(([col, s]) => [s.code, col]));
 const simpleToken = (c: CodeableConcept | undefined): TokenValue[] => codings([c]);
@@ -57,18 +55,9 @@ export const ConditionDefinition = defineResource<Condition>({
     identifierParam('Condition'),
     indexToken('category', 'Condition.category', 'A category (problem-list-item, encounter-diagnosis ...)', (c) => codings((c.category as CodeableConcept[] | undefined) ?? [])),
     indexToken('verification-status', 'Condition.verificationStatus', 'confirmed | provisional | differential | refuted ...', (c) => simpleToken(c.verificationStatus)),
-    {
-      name: 'clinical-status', source: 'column', type: 'token', column: 'status', expression: 'Condition.clinicalStatus',
-      description: 'active (incl. chronic) | resolved | remission | inactive (resolved or remission), from the status column',
-      sort: ['CAST(t.status AS CHAR)'],
-      tokenToColumn: (system, code) => {
-        if (system && system !== CONDITION_CLINICAL) return undefined;
-        if (code === 'inactive') return ['resolved', 'in_remission'];
-        if (code === 'active') return ['active', 'chronic'];
-        if (code === 'recurrence' || code === 'relapse') return undefined; // stored as active: not distinguishable
-        return CLINICAL_TO_STATUS[code] ? [CLINICAL_TO_STATUS[code]] : undefined;
-      },
-    },
+    statusParam('Condition', CONDITION_CLINICAL, 'The clinical status as stated: active | recurrence | relapse | inactive | remission | resolved', 'status',
+      (code) => (code === 'inactive' ? ['resolved', 'in_remission'] : code === 'active' ? ['active', 'chronic'] : CLINICAL_TO_STATUS[code] ? [CLINICAL_TO_STATUS[code]] : undefined),
+      'clinical-status', 'clinicalStatus'),
     {
       name: 'severity', source: 'column', type: 'token', column: 'severity', expression: 'Condition.severity',
       description: `SNOMED CT severity: ${Object.entries(SEVERITY).map(([k, s]) => `${s.code} (${k})`).join(', ')}`,

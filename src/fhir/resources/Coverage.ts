@@ -2,12 +2,12 @@
 import type { Knex } from 'knex';
 import { defineResource, type TokenValue } from '../registry.js';
 import {
-  COVERAGE_EXTENSIONS, coverageFromRow, coverageToRow, coverageTypeOf, ORDERS, payorNameOf, policyHolderNameOf, statusToColumns, type Coverage,
+  COVERAGE_EXTENSIONS, coverageFromRow, coverageToRow, coverageTypeOf, ORDERS, payorNameOf, policyHolderNameOf, type Coverage, statusToColumns,
 } from '../../mappers/coverage-mapper.js';
 import { extensionValue, referenceId } from '../../mappers/datatypes.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { conflict, unprocessable } from '../outcome.js';
-import { ALL_INTERACTIONS, checkUnique, literalRefs } from './common.js';
+import { ALL_INTERACTIONS, checkUnique, literalRefs, statusParam } from './common.js';
 import { dbErrorCode } from '../../db/transactions.js';
 import type { Row } from '../../mappers/column-map.js';
 
@@ -95,11 +95,7 @@ export const CoverageDefinition = defineResource<Coverage>({
       name: 'policy-holder', source: 'index', type: 'reference', expression: 'Coverage.policyHolder', targets: ['Patient', 'RelatedPerson', 'Organization'],
       description: 'The policy holder', extract: (r) => literalRefs([(r as Coverage).policyHolder]),
     },
-    {
-      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'Coverage.status',
-      description: 'active | cancelled (inactive or expired)', sort: ['CAST(t.status AS CHAR)'],
-      tokenToColumn: (system, code) => (system && system !== 'http://hl7.org/fhir/fm-status' ? undefined : statusToColumns(code)),
-    },
+    statusParam('Coverage', 'http://hl7.org/fhir/fm-status', 'The status as stated: active | cancelled | draft | entered-in-error', 'status', statusToColumns),
     {
       name: 'type', source: 'index', type: 'token', expression: 'Coverage.type', description: 'The kind of coverage (a coding of Coverage.type)',
       extract: (r) => ((r as Coverage).type?.coding ?? []).filter((c) => c.code).map((c): TokenValue => ({ system: c.system, code: c.code! })),

@@ -1,8 +1,8 @@
 /** Encounter, over the visits table. https://hl7.org/fhir/R4/encounter.html */
 import { defineResource } from '../registry.js';
-import { ALL_INTERACTIONS, codings, identifierParam, literalRefs, patientParams } from './common.js';
+import { ALL_INTERACTIONS, codings, identifierParam, literalRefs, patientParams, statusParam } from './common.js';
 import {
-  ENCOUNTER_STATUS_TO_COLUMN, encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter,
+  encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter, ENCOUNTER_STATUS_TO_COLUMN,
 } from '../../mappers/encounter-mapper.js';
 import { referenceId } from '../../mappers/datatypes.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
@@ -69,15 +69,8 @@ export const EncounterDefinition = defineResource<Encounter>({
       sql: { mysql: 'TIMESTAMP(t.visit_date, t.visit_time)', sqlite: "(t.visit_date || ' ' || t.visit_time)" },
       expression: 'Encounter.period', description: 'When the encounter started (period.start, UTC, to the second)', sort: ['visit_date', 'visit_time'],
     },
-    {
-      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'Encounter.status', sort: ['CAST(t.status AS CHAR)'],
-      description: 'in-progress (and planned, arrived, triaged, onleave, unknown), finished, cancelled (and entered-in-error)',
-      tokenToColumn: (system, code) => {
-        if (system && system !== 'http://hl7.org/fhir/encounter-status') return undefined;
-        const col = ENCOUNTER_STATUS_TO_COLUMN[code];
-        return col ? [col] : undefined;
-      },
-    },
+    statusParam('Encounter', 'http://hl7.org/fhir/encounter-status', 'The status as stated: planned | arrived | triaged | in-progress | onleave | finished | cancelled | entered-in-error | unknown', 'status',
+      (code) => (ENCOUNTER_STATUS_TO_COLUMN[code] ? [ENCOUNTER_STATUS_TO_COLUMN[code]] : undefined)),
     {
       name: 'class', source: 'index', type: 'token', expression: 'Encounter.class', description: 'The class (v3 ActCode AMB, EMER, IMP, HH ...)',
       extract: (r) => { const c = (r as Encounter).class; return c?.code ? [{ system: c.system, code: c.code }] : []; },

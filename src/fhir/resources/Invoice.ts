@@ -1,12 +1,12 @@
 /** Invoice, over the billing table. https://hl7.org/fhir/R4/invoice.html (docs/resources/Invoice.md) */
 import { defineResource } from '../registry.js';
 import {
-  amountDueOf, INVOICE_EXTENSIONS, invoiceFromRow, invoiceToRow, ISSUED_PAYMENT_STATUSES, PAYMENT_METHODS, statusToColumns, type Invoice, type Money,
+  amountDueOf, INVOICE_EXTENSIONS, invoiceFromRow, invoiceToRow, ISSUED_PAYMENT_STATUSES, PAYMENT_METHODS, type Invoice, type Money, statusToColumns,
 } from '../../mappers/invoice-mapper.js';
 import { extensionValue, HMS_CANONICAL, referenceId } from '../../mappers/datatypes.js';
 import { checkOneOf, checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import { ALL_INTERACTIONS, checkUnique } from './common.js';
+import { ALL_INTERACTIONS, checkUnique, statusParam } from './common.js';
 
 /** The code system of the payment-status search parameter's codes. */
 export const PAYMENT_STATUS_SYSTEM = `${HMS_CANONICAL}/CodeSystem/invoice-payment-status`;
@@ -82,11 +82,7 @@ export const InvoiceDefinition = defineResource<Invoice>({
       description: 'The invoice number (the system is not compared: one number per invoice)', sort: ['invoice_number'],
       tokenToColumn: (_system, code) => [code],
     },
-    {
-      name: 'status', source: 'column', type: 'token', column: 'payment_status', expression: 'Invoice.status',
-      description: 'issued (pending, partial, overdue) | balanced (paid) | cancelled (written off)',
-      tokenToColumn: (system, code) => (system && system !== 'http://hl7.org/fhir/invoice-status' ? undefined : statusToColumns(code)),
-    },
+    statusParam('Invoice', 'http://hl7.org/fhir/invoice-status', 'The status as stated: draft | issued | balanced | cancelled | entered-in-error (payment-status has the seed\'s pending / partial / overdue detail)', 'payment_status', statusToColumns),
     {
       name: 'date', source: 'column', type: 'date', column: 'billing_date', dateKind: 'date', expression: 'Invoice.date',
       description: 'The invoice date (day precision)', sort: ['billing_date'],

@@ -5,11 +5,10 @@ import {
 } from '../../mappers/medication-request-mapper.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
-import { ALL_INTERACTIONS, checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams } from './common.js';
+import { ALL_INTERACTIONS, checkClinician, checkPatientSubject, clinicalReferences, codings, identifierParam, literalRefs, patientAndEncounterParams, statusParam } from './common.js';
 
 const STATUS_SYSTEM = 'http://hl7.org/fhir/CodeSystem/medicationrequest-status';
 const INTENT_SYSTEM = 'http://hl7.org/fhir/CodeSystem/medicationrequest-intent';
-const STATUS_SEARCH: Record<string, string> = { active: 'active', completed: 'completed', cancelled: 'cancelled', stopped: 'expired' };
 
 const DOSE_EXPRESSION = 'MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity';
 const TIMING_EXPRESSION = 'MedicationRequest.dosageInstruction[0].timing';
@@ -78,12 +77,8 @@ export const MedicationRequestDefinition = defineResource<MedicationRequest>({
   compartment: ['patient'],
   searchParams: [
     ...patientAndEncounterParams('MedicationRequest'),
-    {
-      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'MedicationRequest.status',
-      description: 'active | completed | cancelled | stopped, from the status column (on-hold, draft and unknown are stored as active, entered-in-error as cancelled)',
-      sort: ['CAST(t.status AS CHAR)'],
-      tokenToColumn: (system, code) => (system && system !== STATUS_SYSTEM ? undefined : STATUS_SEARCH[code] ? [STATUS_SEARCH[code]] : undefined),
-    },
+    statusParam('MedicationRequest', STATUS_SYSTEM, 'The status as stated: active | on-hold | cancelled | completed | entered-in-error | stopped | draft | unknown', 'status',
+      (code) => ({ active: ['active'], completed: ['completed'], cancelled: ['cancelled'], stopped: ['expired'] } as Record<string, string[]>)[code]),
     {
       name: 'intent', source: 'index', type: 'token', expression: 'MedicationRequest.intent',
       description: 'proposal | plan | order | original-order ...',

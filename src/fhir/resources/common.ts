@@ -87,3 +87,23 @@ export async function checkUnique(ctx: StoreCheckContext, table: string, where: 
   const taken = await ctx.trx(table).where(where).whereNot({ id: ctx.id }).first('id');
   if (taken) throw conflict(message);
 }
+
+/**
+ * The `status` parameter of a type: the code the resource states, exactly (index-backed). Several
+ * FHIR codes may share one status column value (the column keeps the seed's enum), so the column
+ * alone would match codes the client did not ask for; it only speaks for rows written natively.
+ */
+export function statusParam(
+  type: string, system: string, description: string, column: string, toColumn: (code: string) => unknown[] | undefined,
+  name = 'status', element = 'status',
+): IndexSearchParam {
+  return {
+    name, source: 'index', type: 'token', expression: `${type}.${element}`, description,
+    extract: (r) => {
+      const v = r[element];
+      if (typeof v === 'string') return [{ system, code: v }];
+      return codings([v as CodeableConcept | undefined]);
+    },
+    native: { column, tokenToColumn: (s, code) => (s && s !== system ? undefined : toColumn(code)) },
+  };
+}

@@ -243,7 +243,17 @@ function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSea
       });
     }
   });
-  if (p.modifier === 'not') q.whereNotExists(match); else q.whereExists(match);
+  const native = def.native;
+  const nativeValues = native ? p.tokens.flatMap((tok) => (tok.code === undefined ? [] : native.tokenToColumn(tok.system, tok.code) ?? [])) : [];
+  const matches = (w: QB): void => {
+    w.whereExists(match);
+    if (native && nativeValues.length) {
+      // a row without a kept version was written natively: its column speaks for it
+      const kept = db('resource_history as kh').select(db.raw('1')).where('kh.resource_type', type).andWhereRaw(`kh.resource_id = ${alias}.id`);
+      w.orWhere((x) => { x.whereNotExists(kept); whereIn(x, quoted(alias, native.column), nativeValues); });
+    }
+  };
+  if (p.modifier === 'not') q.whereNot(matches); else q.where(matches);
 }
 
 /** Applies the filters of a search (not paging) to a query over `<table> as <alias>`. */
