@@ -160,7 +160,7 @@ export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUp
 /** The current rows of many ids of a type (missing ids are left out; deleted ones are flagged). */
 export async function readMany(db: Knex, spec: StorageSpec, ids: string[]): Promise<StoredResource[]> {
   if (ids.length === 0) return [];
-  const rows = (await currentQuery(db, spec).whereIn('t.id', ids)) as Row[];
+  const rows = (await whereExactIds(db, currentQuery(db, spec), 't.id', ids)) as Row[];
   return rows.map((r) => storedFromRow(spec, r));
 }
 

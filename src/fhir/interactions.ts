@@ -5,14 +5,14 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
-import { FhirError, badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
-import type { ResourceDefinition } from './registry.js';
+import { FhirError, badRequest, conflict, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
+import { allResourceDefinitions, type ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
 import { validateResource } from './validate.js';
 import { indexEntries } from './search/index-entries.js';
 import {
   deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds, readCurrent,
-  readVersion, updateResource as updateRow, type StoredResource,
+  readVersion, updateResource as updateRow, whereOfType, type StoredResource,
 } from '../db/resource-repository.js';
 import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
 import { matchingIds } from './search/execute.js';
@@ -164,7 +164,24 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
   return result;
 }
 
-/** delete (soft). Deleting a deleted resource succeeds again. https://hl7.org/fhir/R4/http.html#delete */
+/**
+ * Resources whose stored references point at `type/id` (at most a few, for the message). A row
+ * that is removed would leave them pointing at nothing (or the database would null their columns
+ * behind their versions), so a hard delete is refused while they exist, as HAPI FHIR does.
+ */
+async function referrers(trx: Knex, type: string, id: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const other of allResourceDefinitions()) {
+    for (const ref of other.references.filter((r) => r.targetType === type)) {
+      const q = whereOfType(trx(`${other.table} as t`).where(`t.${ref.column}`, id).select('t.id').limit(3), other);
+      if (other.softDelete) q.whereNull('t.deleted_at');
+      for (const r of (await q) as { id: string }[]) found.push(`${other.type}/${r.id}`);
+    }
+  }
+  return [...new Set(found)];
+}
+
+/** delete: soft for patients and users, else the row is removed. Deleting a deleted resource succeeds again. https://hl7.org/fhir/R4/http.html#delete */
 export async function deleteResource(ctx: FhirContext, type: string, id: string): Promise<void> {
   const def = definitionOf(type);
   checkId(id);
@@ -174,6 +191,10 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
     if (!current) {
       if ((await latestVersion(trx, def, id))?.method !== 'DELETE') throw notFound(`${type}/${id} is not known`);
     } else if (!current.deleted) {
+      if (!def.softDelete) {
+        const by = await referrers(trx, type, id);
+        if (by.length) throw conflict(`${type}/${id} is referenced by ${by.join(', ')}${by.length >= 3 ? ' and maybe more' : ''}: delete or change those first`);
+      }
       await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
     }
     const again = !current || current.deleted;
@@ -203,7 +224,12 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
     sinceSql = dateToSqlTimestamp(new Date(t));
   }
   const below = wholeNumber('_below');
-  const entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
+  let entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
+  if (entries.length === 0 && current && !current.deleted && below === undefined && (!sinceSql || current.lastUpdated >= sinceSql)
+    && !(await latestVersion(ctx.db, def, id))) {
+    // a row written natively has no history: its current state is its one version
+    entries = [{ versionId: current.versionId, method: 'POST', recordedAt: current.lastUpdated }];
+  }
   const page = entries.slice(0, count);
   // the newest version reads through the overlay, like a read (its columns may have changed natively)
   if (current && page[0]?.versionId === current.versionId && !current.deleted) {

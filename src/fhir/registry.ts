@@ -46,6 +46,8 @@ export interface ColumnSearchParam extends SearchParamBase {
   missingValues?: unknown[];
   /** References: the types the column points at. */
   targets?: string[];
+  /** References: a column holding the target's type, when the reference column holds ids of several types. */
+  typeColumn?: string;
   /** Tokens compared case-sensitively (ids). */
   caseSensitive?: boolean;
 }
@@ -133,6 +135,12 @@ export interface ResourceDefinition<R extends Resource = Resource> {
   summaryElements: string[];
   /** Reference search parameters that put a resource in a patient's compartment ($everything). */
   compartment?: string[];
+  /**
+   * Rows are only ever appended, with time-ordered (UUIDv7) ids the server makes (the security
+   * log): paged reads such as $everything see them as of their first page, so their own audit
+   * rows do not keep extending the result.
+   */
+  appendOnly?: boolean;
   /** Operations on the type (published in the CapabilityStatement; routes in src/api/routes/operations.ts). */
   operations?: { name: string; definition: string }[];
 }

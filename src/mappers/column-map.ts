@@ -95,10 +95,14 @@ export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[]
  * columns. Works on `resource` in place (callers pass a copy they own) and returns it.
  */
 export function resourceFromColumns<R extends Resource>(fields: ColumnField<R>[], row: Row, resource: R, defaults: WriteDefaults = defaultsOfRow(row)): R {
+  // a row read without a kept version (the history join found none: written natively) has no
+  // elements to compare with, so every column it holds is written in, defaults included
+  const native = row._recorded_at === null;
   for (const f of fields) {
-    const implied = cut(f.toColumn(resource, defaults), f);
     const stored = row[f.column];
-    if (!sameValue(implied, stored)) f.fromColumn(resource, stored === undefined ? null : stored);
+    if (native ? stored !== null && stored !== undefined : !sameValue(cut(f.toColumn(resource, defaults), f), stored)) {
+      f.fromColumn(resource, stored === undefined ? null : stored);
+    }
   }
   return resource;
 }

@@ -101,6 +101,43 @@ t.test('_include, _revinclude, :iterate, chains and $everything', async (t) => {
     t.equal(notRef.statusCode, 400);
   });
 
+  t.test('an untyped chain searches every stored type the reference may point at', async (t) => {
+    const selfReported = await post(h, { ...heartRate(patient, enc, 66, '2024-05-01T08:00:00Z'), performer: [{ reference: `Patient/${patient}` }] });
+    const res = await h.fhir({ method: 'GET', url: `/fhir/Observation?performer.family=${family}` });
+    t.equal(res.statusCode, 200, res.body);
+    t.same(refsOf(res.json(), 'match'), [`Observation/${selfReported}`], 'performer may be a Patient: its family matches');
+    const typed = await h.fhir({ method: 'GET', url: `/fhir/Observation?performer:Practitioner.family=${family}` });
+    t.same(refsOf(typed.json(), 'match'), [], ':Type narrows the chain to one type');
+    const unknown = await h.fhir({ method: 'GET', url: '/fhir/Observation?performer.nope=x' });
+    t.equal(unknown.statusCode, 200, 'lenient: a chain no target type supports is ignored');
+    t.ok(entries(unknown.json()).some((e) => e.search.mode === 'outcome'));
+    const strict = await h.fhir({ method: 'GET', url: '/fhir/Observation?performer.nope=x', headers: { prefer: 'handling=strict' } });
+    t.equal(strict.statusCode, 400);
+    await h.fhir({ method: 'DELETE', url: `/fhir/Observation/${selfReported}` });
+  });
+
+  t.test('AuditEvent entity includes follow the recorded type', async (t) => {
+    await h.fhir({ method: 'GET', url: `/fhir/Encounter/${enc}` });
+    const res = await h.fhir({ method: 'GET', url: `/fhir/AuditEvent?entity=Encounter/${enc}&_include=AuditEvent:entity&_count=1` });
+    t.equal(res.statusCode, 200, res.body);
+    t.equal(refsOf(res.json(), 'match').length, 1);
+    t.same(refsOf(res.json(), 'include'), [`Encounter/${enc}`]);
+    const byPatient = await h.fhir({ method: 'GET', url: `/fhir/AuditEvent?patient=${enc}` });
+    t.same(refsOf(byPatient.json(), 'match'), [], 'an Encounter id is not a Patient entity');
+  });
+
+  t.test('a referenced resource cannot be removed (409); once unreferenced it can', async (t) => {
+    const lone = await post(h, encounter(patient, doctor, '2024-06-01T10:00:00Z'));
+    const ob = await post(h, heartRate(patient, lone, 70, '2024-06-01T10:05:00Z'));
+    const refused = await h.fhir({ method: 'DELETE', url: `/fhir/Encounter/${lone}` });
+    t.equal(refused.statusCode, 409, refused.body);
+    t.match(refused.json().issue[0].diagnostics, `Observation/${ob}`);
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Encounter/${lone}` })).statusCode, 200, 'nothing was deleted');
+    t.equal((await h.fhir({ method: 'DELETE', url: `/fhir/Observation/${ob}` })).statusCode, 204);
+    t.equal((await h.fhir({ method: 'DELETE', url: `/fhir/Encounter/${lone}` })).statusCode, 204);
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Encounter/${lone}` })).statusCode, 410);
+  });
+
   t.test('Patient/$everything returns the compartment and the practitioners referenced', async (t) => {
     const res = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}/$everything` });
     t.equal(res.statusCode, 200, res.body);
@@ -130,5 +167,22 @@ t.test('_include, _revinclude, :iterate, chains and $everything', async (t) => {
     t.equal(bad.statusCode, 400);
     const missing = await h.fhir({ method: 'GET', url: '/fhir/Patient/no-such-patient/$everything' });
     t.equal(missing.statusCode, 404);
+    const spaced = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}/$everything?_type=Encounter,%20Patient` });
+    t.ok(refsOf(spaced.json(), 'match').includes(`Patient/${patient}`), '_type names are trimmed');
+    const later = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}/$everything?_since=2099-01-01T00:00:00Z` });
+    t.same(refsOf(later.json(), 'match'), [], '_since applies to the patient too');
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}/$everything?start=2020` })).statusCode, 400, 'unsupported parameters are refused');
+  });
+
+  t.test('$everything paging ends although every page adds audit events about the patient', async (t) => {
+    let url: string | undefined = `/fhir/Patient/${patient}/$everything?_count=1&_type=AuditEvent`;
+    let pages = 0;
+    for (; url && pages < 500; pages++) {
+      const res = await h.fhir({ method: 'GET', url });
+      t.equal(res.statusCode, 200);
+      const next = (res.json().link as { relation: string; url: string }[]).find((l) => l.relation === 'next')?.url;
+      url = next ? next.replace(/^https?:\/\/[^/]+/, '') : undefined;
+    }
+    t.equal(url, undefined, `paging ended after ${pages} pages`);
   });
 });

@@ -25,6 +25,15 @@ t.test('seeded patients read, search and $everything through the API', async (t)
   t.equal(byName.statusCode, 200);
   t.ok((byName.json().entry as Entry[]).some((e) => e.resource.id === patient.id), 'the index-backed family search finds a seeded patient');
 
+  const history = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient.id}/_history` });
+  t.equal(history.statusCode, 200);
+  t.equal(history.json().entry?.length, 1, 'a natively written row has its current state as its one version');
+  t.equal(history.json().entry[0].resource.id, patient.id);
+
+  const appointments = (await h.db('appointments').select('doctor_id', 'appointment_date', 'appointment_time')) as Record<string, string>[];
+  const slots = new Set(appointments.map((a) => `${a.doctor_id} ${a.appointment_date} ${a.appointment_time}`));
+  t.equal(slots.size, appointments.length, 'no doctor is double-booked by the seed');
+
   const obs = await h.fhir({ method: 'GET', url: `/fhir/Observation?patient=${patient.id}&code=http://loinc.org|8867-4` });
   t.equal(obs.statusCode, 200, obs.body);
   t.equal((obs.json().entry as Entry[]).length, 5, 'one heart rate per visit');

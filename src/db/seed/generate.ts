@@ -130,10 +130,16 @@ export function patientRows(i: number, staff: Staff, now: number): PatientRows {
     relationship_to_patient: 'self', coverage_type: 'primary', effective_date: sqlDate(now - 700 * DAY), expiration_date: sqlDate(now + 365 * DAY),
     copay_amount: 25, deductible_amount: 1500, deductible_met: between(rnd, 0, 1500, 2), status: 'active', ...meta,
   });
-  const future = now + Math.floor((3 + rnd() * 60) * DAY);
+  // one 30-minute slot per patient, never overlapping another of the same doctor: patient i sees
+  // doctor i mod n, in that doctor's slot i div n (16 slots a day from 08:00, from 3 days ahead)
+  const slotDoctor = staff.doctors[i % staff.doctors.length]!;
+  const slot = Math.floor(i / staff.doctors.length);
+  const day = new Date(Math.floor(now / DAY) * DAY + (3 + Math.floor(slot / 16)) * DAY);
+  const minutes = 8 * 60 + (slot % 16) * 30;
   rows.appointments!.push({
-    id: uuidv7(), patient_id: patientId, doctor_id: doctor, appointment_date: sqlDate(future), appointment_time: `${String(8 + (i % 9)).padStart(2, '0')}:${i % 2 ? '30' : '00'}:00`,
-    duration_minutes: 30, appointment_type: 'follow_up', priority: 'medium', status: 'scheduled', chief_complaint: 'Follow-up', created_by: doctor, ...meta,
+    id: uuidv7(), patient_id: patientId, doctor_id: slotDoctor, appointment_date: sqlDate(day.getTime()),
+    appointment_time: `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}:00`,
+    duration_minutes: 30, appointment_type: 'follow_up', priority: 'medium', status: 'scheduled', chief_complaint: 'Follow-up', created_by: slotDoctor, ...meta,
   });
   return rows;
 }

@@ -46,7 +46,7 @@ async function insertChunks(trx: Knex, table: string, rows: Row[]): Promise<void
 
 /** The seeded doctors and nurses (created on first use). */
 async function staff(db: Knex, now: number): Promise<{ doctors: string[]; nurses: string[]; created: number }> {
-  const existing = (await db('users').where('email', 'like', 'seed-%@hms.example.org').select('id', 'role')) as Row[];
+  const existing = (await db('users').where('email', 'like', 'seed-%@hms.example.org').whereNull('deleted_at').orderBy('email').select('id', 'role')) as Row[];
   let created = 0;
   if (existing.length === 0) {
     const rows = staffRows(50, 20, now);

@@ -13,36 +13,49 @@ import { resolveIncludes, type Found } from '../search/includes.js';
 import { definitionOf, present } from '../resource-view.js';
 import { badRequest, gone, notFound } from '../outcome.js';
 import { readCurrent, readMany, type Row } from '../../db/resource-repository.js';
+import { sqlToInstant } from '../../mappers/datatypes.js';
+import { v7 as uuidv7 } from 'uuid';
 import type { Bundle, BundleEntry } from '../bundle.js';
 import { DEFAULT_COUNT } from '../search/execute.js';
 
-interface Position { type: number; after?: string }
+/** Where a page starts: the type (index), the last id seen of it, and the id bound of append-only types. */
+interface Position { type: number; after?: string; until: string }
 
-const encode = (p: Position): string => Buffer.from(JSON.stringify([p.type, p.after ?? null])).toString('base64url');
+const encode = (p: Position): string => Buffer.from(JSON.stringify([p.type, p.after ?? null, p.until])).toString('base64url');
 function decode(raw: string): Position {
   try {
-    const [type, after] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (!Number.isInteger(type) || (after !== null && typeof after !== 'string')) throw new Error('shape');
-    return { type: type as number, after: (after as string | null) ?? undefined };
+    const [type, after, until] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown, unknown];
+    if (!Number.isInteger(type) || (after !== null && typeof after !== 'string') || typeof until !== 'string') throw new Error('shape');
+    return { type: type as number, after: (after as string | null) ?? undefined, until };
   } catch {
     throw badRequest('Invalid _cursor for $everything: start again from the first page');
   }
 }
 
-const one = (query: Query, k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[v.length - 1] : v; };
+const one = (query: Query, k: string): string | undefined => {
+  const v = query[k];
+  if (Array.isArray(v) && v.length > 1) throw badRequest(`${k} may appear only once`);
+  return Array.isArray(v) ? v[0] : v;
+};
+
+const KNOWN = new Set(['_count', '_since', '_type', '_cursor', '_format', '_pretty']);
+
+/** The types asked for (_type, trimmed), or undefined for all. */
+function wantedTypes(query: Query): string[] | undefined {
+  const wanted = one(query, '_type');
+  return wanted === undefined ? undefined : wanted.split(',').map((s) => s.trim()).filter(Boolean);
+}
 
 /** The types in the patient compartment, in registry order, narrowed by _type. */
-function compartmentTypes(query: Query): ResourceDefinition[] {
+function compartmentTypes(names: string[] | undefined): ResourceDefinition[] {
   const all = allResourceDefinitions().filter((d) => d.compartment?.length && d.interactions.includes('search-type'));
-  const wanted = one(query, '_type');
-  if (!wanted) return all;
-  const names = wanted.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!names) return all;
   for (const n of names) if (n !== 'Patient' && !all.some((d) => d.type === n)) throw badRequest(`_type '${n}' is not a type in the Patient compartment HMS serves`);
   return all.filter((d) => names.includes(d.type));
 }
 
 /** Ids of one compartment type's resources of the patient, after a given id, in id order. */
-async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, after: string | undefined, limit: number): Promise<string[]> {
+async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, page: { after?: string; until: string }, limit: number): Promise<string[]> {
   const q = ctx.db(`${def.table} as t`).select('t.id').orderBy('t.id').limit(limit);
   q.where((any) => {
     for (const name of def.compartment ?? []) {
@@ -51,7 +64,8 @@ async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patient
     }
   });
   if (since) applyFilters(ctx.db, q, def, { params: [since] });
-  if (after !== undefined) q.where('t.id', '>', after);
+  if (page.after !== undefined) q.where('t.id', '>', page.after);
+  if (def.appendOnly) q.where('t.id', '<', page.until);
   return ((await q) as Row[]).map((r) => String(r.id));
 }
 
@@ -61,30 +75,33 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
   if (!patient) throw notFound(`Patient/${patientId} is not known`);
   if (patient.deleted) throw gone(`Patient/${patientId} has been deleted`);
 
+  for (const k of Object.keys(query)) if (!KNOWN.has(k)) throw badRequest(`$everything does not support the parameter '${k}' (supported: _count, _since, _type)`);
   const countRaw = one(query, '_count');
   if (countRaw !== undefined && !/^\d+$/.test(countRaw)) throw badRequest(`_count must be a non-negative integer, not '${countRaw}'`);
+  // a page holds at least one resource, else paging could not advance
   const count = Math.max(1, Math.min(countRaw === undefined ? DEFAULT_COUNT * 5 : Number(countRaw), ctx.maxCount));
   const sinceRaw = one(query, '_since');
-  const types = compartmentTypes(query);
+  const sinceRange = sinceRaw === undefined ? undefined : parseDateParam(`ge${sinceRaw}`, '_since');
+  const names = wantedTypes(query);
+  const types = compartmentTypes(names);
   const cursorRaw = one(query, '_cursor');
-  const start: Position = cursorRaw ? decode(cursorRaw) : { type: -1 };
-  const wantPatient = !one(query, '_type') || one(query, '_type')!.split(',').includes('Patient');
+  const start: Position = cursorRaw ? decode(cursorRaw) : { type: -1, until: uuidv7() };
+  const patientChanged = !sinceRange || sqlToInstant(patient.lastUpdated)! >= sinceRange.start.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const wantPatient = (!names || names.includes('Patient')) && patientChanged;
 
   const page: Found[] = [];
   if (start.type === -1 && wantPatient) page.push({ def: patientDef, stored: patient });
   let next: Position | undefined;
   for (let i = Math.max(start.type, 0); i < types.length; i++) {
     const room = count - page.length;
-    if (room <= 0) { next = { type: i }; break; }
+    if (room <= 0) { next = { type: i, until: start.until }; break; }
     const def = types[i]!;
-    const since = sinceRaw
-      ? { def: searchParam(def, '_lastUpdated')!, strings: [], dates: [parseDateParam(`ge${sinceRaw}`, '_since')], tokens: [], numbers: [] } as ParsedParam
-      : undefined;
-    const ids = await compartmentIds(ctx, def, patientId, since, i === start.type ? start.after : undefined, room + 1);
+    const since = sinceRange ? { def: searchParam(def, '_lastUpdated')!, strings: [], dates: [sinceRange], tokens: [], numbers: [] } as ParsedParam : undefined;
+    const ids = await compartmentIds(ctx, def, patientId, since, { after: i === start.type ? start.after : undefined, until: start.until }, room + 1);
     const take = ids.slice(0, room);
     const byId = new Map((await readMany(ctx.db, def, take)).map((r) => [String(r.row.id), r]));
     for (const id of take) { const s = byId.get(id); if (s && !s.deleted) page.push({ def, stored: s }); }
-    if (ids.length > room) { next = { type: i, after: take[take.length - 1] }; break; }
+    if (ids.length > room) { next = { type: i, after: take[take.length - 1], until: start.until }; break; }
   }
 
   // the practitioners the page refers to

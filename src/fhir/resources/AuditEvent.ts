@@ -39,6 +39,7 @@ export const AuditEventDefinition = defineResource<AuditEvent>({
   references: [],
   summaryElements: ['type', 'subtype', 'action', 'recorded', 'outcome', 'agent', 'source', 'entity'],
   compartment: ['patient'],
+  appendOnly: true,
   searchParams: [
     {
       name: 'date', source: 'column', type: 'date', column: 'timestamp', dateKind: 'timestamp', expression: 'AuditEvent.recorded',
@@ -49,13 +50,12 @@ export const AuditEventDefinition = defineResource<AuditEvent>({
       description: 'The user who acted (any HMS user id; clinicians are Practitioners)', sort: ['user_id'],
     },
     {
-      name: 'entity', source: 'column', type: 'reference', column: 'resource_id', targets: ENTITY_TYPES, expression: 'AuditEvent.entity.what',
-      description: 'The resource acted on (compared by id: HMS ids are unique across types)',
+      name: 'entity', source: 'column', type: 'reference', column: 'resource_id', typeColumn: 'resource_type', targets: ENTITY_TYPES,
+      expression: 'AuditEvent.entity.what', description: 'The resource acted on (resource_type and resource_id)',
     },
     {
-      name: 'patient', source: 'column', type: 'reference', column: 'resource_id', targets: ['Patient'],
-      sql: { mysql: "(CASE WHEN t.resource_type = 'Patient' THEN t.resource_id END)", sqlite: "(CASE WHEN t.resource_type = 'Patient' THEN t.resource_id END)" },
-      expression: "AuditEvent.entity.what.where(resolve() is Patient)", description: 'Events whose entity is this Patient',
+      name: 'patient', source: 'column', type: 'reference', column: 'resource_id', typeColumn: 'resource_type', targets: ['Patient'],
+      expression: 'AuditEvent.entity.what.where(resolve() is Patient)', description: 'Events whose entity is this Patient',
     },
     {
       name: 'subtype', source: 'column', type: 'token', column: 'action', expression: 'AuditEvent.subtype',

@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { badRequest } from '../outcome.js';
 import type { ColumnSearchParam, IndexSearchParam, ResourceDefinition } from '../registry.js';
 import { approximate, utc, type DateRange } from './dates.js';
-import type { ParsedParam, SearchRequest, TokenParam } from './params.js';
+import type { ChainTarget, ParsedParam, SearchRequest, TokenParam } from './params.js';
 import { normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
 import { whereExactIds, whereOfType } from '../../db/resource-repository.js';
@@ -131,19 +131,30 @@ function whereIn(q: QB, col: string, values: unknown[], not = false): void {
   q.whereRaw(`${col} ${not ? 'NOT IN' : 'IN'} (${placeholders(values.length)})`, values as Knex.Value[]);
 }
 
-/** The ids of `target` rows a chained parameter matches, as a subquery (alias c). */
-function chainSubquery(db: Knex, p: ParsedParam, alias: string): QB {
-  const { target, param } = p.chain!;
+/** The ids of the rows of one chain target that its parameter matches, as a subquery. */
+function chainSubquery(db: Knex, chain: ChainTarget, alias: string): QB {
   const inner = `${alias}c`;
-  const sub = db(`${target.table} as ${inner}`).select(`${inner}.id`);
-  applyFilters(db, sub, target, { params: [param] }, inner);
+  const sub = db(`${chain.target.table} as ${inner}`).select(`${inner}.id`);
+  applyFilters(db, sub, chain.target, { params: [chain.param] }, inner);
   return sub;
 }
 
 function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, alias: string): void {
   const col = columnSql(db, def, alias);
+  const typeCol = def.typeColumn ? quoted(alias, def.typeColumn) : undefined;
   if (p.chain) {
-    q.whereIn(db.raw(col) as unknown as string, chainSubquery(db, p, alias));
+    // a column holds ids of one table (the first stored target), unless a type column says which
+    const stored = (def.targets ?? []).find((t) => p.chain!.some((c) => c.target.type === t));
+    const chains = typeCol ? p.chain : p.chain.filter((c) => c.target.type === stored);
+    q.where((any) => {
+      for (const c of chains) {
+        any.orWhere((w) => {
+          if (typeCol) w.whereRaw(`${typeCol} = ?`, [c.target.type]);
+          w.whereIn(db.raw(col) as unknown as string, chainSubquery(db, c, alias));
+        });
+      }
+      if (chains.length === 0) any.whereRaw('1 = 0');
+    });
     return;
   }
   if (p.missing !== undefined) {
@@ -174,8 +185,20 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, al
     return;
   }
   if (def.type === 'reference') {
-    const ids = p.strings.flatMap((v) => referenceCandidates(p, v)).map((r) => r.split('/')[1]!);
-    whereIn(q, col, ids);
+    const refs = p.strings.flatMap((v) => referenceCandidates(p, v));
+    if (!typeCol) {
+      whereIn(q, col, refs.map((r) => r.split('/')[1]!));
+      return;
+    }
+    const byType = new Map<string, string[]>();
+    for (const r of refs) {
+      const [type, id] = r.split('/') as [string, string];
+      byType.set(type, [...(byType.get(type) ?? []), id]);
+    }
+    q.where((any) => {
+      for (const [type, ids] of byType) any.orWhere((w) => { w.whereRaw(`${typeCol} = ?`, [type]); whereIn(w, col, ids); });
+      if (byType.size === 0) any.whereRaw('1 = 0');
+    });
     return;
   }
   if (def.type === 'string') {
@@ -212,11 +235,11 @@ function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSea
     return x;
   };
   if (p.chain) {
-    const prefix = `${p.targetType}/`;
-    const ids = chainSubquery(db, p, alias);
+    // the index holds "Type/id": compare with each target type's matching ids so prefixed
     const concat = dialectOf(db) === 'mysql' ? `CONCAT(?, ${alias}c.id)` : `? || ${alias}c.id`;
-    ids.clearSelect().select(db.raw(concat, [prefix]));
-    q.whereExists(sub((w) => w.whereIn(`${s}.code`, ids)));
+    q.whereExists(sub((w) => {
+      for (const c of p.chain!) w.orWhereIn(`${s}.code`, chainSubquery(db, c, alias).clearSelect().select(db.raw(concat, [`${c.target.type}/`])));
+    }));
     return;
   }
   if (p.missing !== undefined) {
@@ -279,7 +302,11 @@ export interface OrderKey { expr: string; descending: boolean }
 export function orderKeys(req: Pick<SearchRequest, 'sort'>, dialect: 'mysql' | 'sqlite'): OrderKey[] {
   const keys: OrderKey[] = [];
   for (const s of req.sort) {
-    for (const e of s.expressions) keys.push({ expr: qualify(e) + (s.text && dialect === 'sqlite' ? ' COLLATE NOCASE' : ''), descending: s.descending });
+    for (const e of s.expressions) {
+      // NULLs sort after every value (before, descending) on both dialects: a flag key first
+      keys.push({ expr: `(CASE WHEN ${qualify(e)} IS NULL THEN 1 ELSE 0 END)`, descending: s.descending });
+      keys.push({ expr: qualify(e) + (s.text && dialect === 'sqlite' ? ' COLLATE NOCASE' : ''), descending: s.descending });
+    }
   }
   if (!keys.some((k) => k.expr === 't.id')) keys.push({ expr: 't.id', descending: false });
   return keys;
@@ -306,13 +333,16 @@ export function decodeCursor(raw: string, keys: number): Cursor {
  * Orders the query by the keys and, given a cursor, keeps only rows after it (next) or before it
  * (prev, with every direction flipped; the caller reverses the rows back).
  */
-export function applyKeyset(q: QB, keys: OrderKey[], cursor?: Cursor): QB {
+export function applyKeyset(q: QB, keys: OrderKey[], cursor: Cursor | undefined, dialect: 'mysql' | 'sqlite'): QB {
   const backwards = cursor?.direction === 'prev';
   if (cursor) {
+    const same = dialect === 'mysql' ? '<=>' : 'IS'; // NULL-safe equality
     q.where((outer) => {
       keys.forEach((k, i) => {
+        // nothing sorts strictly after (or before) NULL within the NULL group: that branch is empty
+        if (cursor.values[i] === null) return;
         outer.orWhere((w) => {
-          for (let j = 0; j < i; j++) w.whereRaw(`${keys[j]!.expr} = ?`, [cursor.values[j] as Knex.Value]);
+          for (let j = 0; j < i; j++) w.whereRaw(`${keys[j]!.expr} ${same} ?`, [cursor.values[j] as Knex.Value]);
           const after = k.descending !== backwards ? '<' : '>';
           w.whereRaw(`${k.expr} ${after} ?`, [cursor.values[i] as Knex.Value]);
         });

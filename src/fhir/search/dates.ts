@@ -23,7 +23,7 @@ export function utc(year: number, monthIndex: number, day: number): Date {
 /** Splits an optional two-letter prefix from a search value. */
 export function splitPrefix(raw: string): { prefix: DatePrefix; value: string } {
   const p = raw.slice(0, 2) as DatePrefix;
-  if (DATE_PREFIXES.includes(p) && /^[a-z]{2}\d/.test(raw)) return { prefix: p, value: raw.slice(2) };
+  if (DATE_PREFIXES.includes(p) && /^[a-z]{2}[-+.\d]/.test(raw)) return { prefix: p, value: raw.slice(2) };
   return { prefix: 'eq', value: raw };
 }
 

@@ -59,7 +59,8 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
   if (req.summary === 'count') {
     bundle.total = await countMatches(ctx.db, def, req);
   } else {
-    const keys = orderKeys(req, dialectOf(ctx.db));
+    const dialect = dialectOf(ctx.db);
+    const keys = orderKeys(req, dialect);
     const cursor = req.cursor ? decodeCursor(req.cursor, keys.length) : undefined;
     let rows: Row[] = [];
     let pageKeys: Row[] = [];
@@ -71,7 +72,7 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
       const q = ctx.db(`${def.table} as t`).select('t.id');
       keys.forEach((k, i) => q.select(ctx.db.raw(`${k.expr} as ??`, [`_k${i}`])));
       applyFilters(ctx.db, q, def, req);
-      applyKeyset(q, keys, cursor);
+      applyKeyset(q, keys, cursor, dialect);
       q.limit(req.count + 1);
       const page = (await q) as Row[];
       more = page.length > req.count;
@@ -118,7 +119,7 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
   await ctx.audit({
     action: 'search', resourceType: def.type, success: true,
     data: {
-      params: req.params.map((p) => p.def.name + (p.chain ? '.' + p.chain.param.def.name : '') + (p.modifier ? ':' + p.modifier : '')),
+      params: req.params.map((p) => p.def.name + (p.chain ? '.' + p.chain[0]!.param.def.name : '') + (p.modifier ? ':' + p.modifier : '')),
       returned: ids.length, ids, ...(includedIds.length ? { included: includedIds } : {}),
     },
   });

@@ -27,6 +27,11 @@ async function referencesOf(ctx: FhirContext, def: ResourceDefinition, p: Search
   const targets = storedTargets(p, targetType);
   if (targets.length === 0) return [];
   if (p.source === 'column') {
+    if (p.typeColumn) {
+      const col = p.typeColumn;
+      return from.filter((f) => f.stored.row[p.column] !== null && f.stored.row[p.column] !== undefined && targets.includes(String(f.stored.row[col])))
+        .map((f) => `${String(f.stored.row[col])}/${String(f.stored.row[p.column])}`);
+    }
     const type = targets[0]!; // a column points at one table, hence one stored type
     if (targetType && type !== targetType) return [];
     return from.map((f) => f.stored.row[p.column]).filter((v) => v !== null && v !== undefined).map((v) => `${type}/${String(v)}`);
@@ -35,9 +40,9 @@ async function referencesOf(ctx: FhirContext, def: ResourceDefinition, p: Search
   return refs.map((r) => r.code).filter((code) => targets.includes(code.split('/')[0]!));
 }
 
-async function readRefs(ctx: FhirContext, refs: string[]): Promise<Found[]> {
+async function readRefs(ctx: FhirContext, refs: string[], limit: number): Promise<Found[]> {
   const byType = new Map<string, Set<string>>();
-  for (const ref of refs) {
+  for (const ref of refs.slice(0, limit)) {
     const [type, id] = ref.split('/') as [string, string];
     if (!byType.has(type)) byType.set(type, new Set());
     byType.get(type)!.add(id);
@@ -59,7 +64,7 @@ async function referring(ctx: FhirContext, spec: IncludeSpec, to: Found[], limit
   const refs = to.filter((f) => targets.includes(f.def.type)).map(keyOf);
   if (refs.length === 0) return [];
   const parsed: ParsedParam = { def: p, strings: refs, dates: [], tokens: [], numbers: [] };
-  const q = ctx.db(`${source.table} as t`).select('t.id').limit(limit);
+  const q = ctx.db(`${source.table} as t`).select('t.id').orderBy('t.id').limit(limit);
   applyFilters(ctx.db, q, source, { params: [parsed] });
   const ids = ((await q) as Row[]).map((r) => String(r.id));
   return (await readMany(ctx.db, source, ids)).filter((s) => !s.deleted).map((stored) => ({ def: source, stored }));
@@ -93,7 +98,7 @@ export async function resolveIncludes(ctx: FhirContext, matches: Found[], includ
       if (from.length === 0) continue;
       const def = from[0]!.def;
       const refs = await referencesOf(ctx, def, searchParam(def, spec.param)!, from, spec.targetType);
-      added.push(...add(await readRefs(ctx, [...new Set(refs)].filter((r) => !seen.has(r)))));
+      added.push(...add(await readRefs(ctx, [...new Set(refs)].filter((r) => !seen.has(r)), MAX_INCLUDED + 1 - included.length)));
     }
     for (const spec of revincludes) {
       if (iterateOnly && !spec.iterate) continue;

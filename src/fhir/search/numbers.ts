@@ -17,6 +17,9 @@ export interface NumberValue {
   code?: string;
 }
 
+/** Larger values are refused: no stored value comes near, and doubles lose integer precision beyond it. */
+const MAX_MAGNITUDE = 1e15;
+
 const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** Parses `[prefix]number` (and for quantities `|system|code` after it). */
@@ -38,5 +41,8 @@ export function parseNumberParam(raw: string, name: string, quantity: boolean): 
   const exponent = Number(text.split(/[eE]/)[1] ?? 0);
   const decimals = (mantissa.split('.')[1] ?? '').length - exponent;
   const half = 0.5 * 10 ** -decimals;
+  if (!Number.isFinite(value) || !Number.isFinite(half) || Math.abs(value) > MAX_MAGNITUDE) {
+    throw badRequest(`Number '${numberPart}' for ${name} is out of range (at most ${MAX_MAGNITUDE} in magnitude)`);
+  }
   return { prefix, value, low: value - half, high: value + half, system, code };
 }

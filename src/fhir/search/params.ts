@@ -24,9 +24,11 @@ export interface ParsedParam {
   tokens: TokenParam[];
   numbers: NumberValue[];
   missing?: boolean;
-  /** Chained search (patient.family=Smith): the target type and the parameter on it. */
-  chain?: { target: ResourceDefinition; param: ParsedParam };
+  /** Chained search (patient.family=Smith): per target type, the parameter on it (any may match). */
+  chain?: ChainTarget[];
 }
+
+export interface ChainTarget { target: ResourceDefinition; param: ParsedParam }
 
 /** _include / _revinclude: resources of `source` whose parameter `param` refers to (or from) the matches. */
 export interface IncludeSpec {
@@ -72,6 +74,9 @@ const MODIFIERS_BY_TYPE: Record<string, Modifier[]> = {
   number: ['missing'],
   quantity: ['missing'],
 };
+
+/** Values one parameter may OR together (each becomes a bound value in SQL). */
+export const MAX_VALUES = 1000;
 
 /** Splits a parameter value on unescaped commas and unescapes \, \| \$ \\. */
 export function splitValues(raw: string): string[] {
@@ -134,6 +139,7 @@ function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, 
   }
   const values = splitValues(raw).filter((v) => v !== '');
   if (values.length === 0) return undefined; // an empty value is ignored, as the spec says
+  if (values.length > MAX_VALUES) throw badRequest(`${key} has ${values.length} values: at most ${MAX_VALUES} may be OR-ed in one parameter`);
   for (const v of values) {
     if (def2.type === 'date') parsed.dates.push(parseDateParam(v, name));
     else if (def2.type === 'token') parsed.tokens.push(parseToken(v));
@@ -144,28 +150,35 @@ function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, 
 }
 
 /**
- * A chained parameter (patient.family=Smith, subject:Patient.name=x), one level deep:
- * the reference parameter, the type it must point at, and the parameter searched there.
+ * A chained parameter (patient.family=Smith, subject:Patient.name=x), one level deep: the
+ * reference parameter and, for each stored type it may point at (or the one :Type names) that
+ * has the inner parameter, that parameter parsed against the type. undefined: an empty value, or
+ * (lenient) no target type has the inner parameter.
  */
-function parseChain(def: ResourceDefinition, key: string, raw: string): ParsedParam | undefined {
+function parseChain(def: ResourceDefinition, key: string, raw: string, ignore: (name: string, reason: string) => void): ParsedParam | undefined {
   const dot = key.indexOf('.');
   const [refName, refType] = key.slice(0, dot).split(':', 2) as [string, string | undefined];
   const rest = key.slice(dot + 1);
   if (rest.includes('.')) throw badRequest(`Chained parameter '${key}': HMS chains one level deep`);
   const ref = searchParam(def, refName);
   if (!ref || ref.type !== 'reference') throw badRequest(`Chained parameter '${key}': '${refName}' is not a reference parameter of ${def.type}`);
-  const stored = (ref.targets ?? []).filter((t) => resourceDefinition(t));
-  // several stored targets: the first one the parameter lists, unless :Type names another
-  const targetType = refType ?? stored[0];
-  if (!targetType) throw badRequest(`Chained parameter '${key}': ${refName} does not point at a type HMS stores`);
-  const target = resourceDefinition(targetType);
-  if (!target || !(ref.targets ?? []).includes(targetType)) throw badRequest(`Chained parameter '${key}': ${refName} cannot point at a stored ${targetType}`);
+  const stored = (ref.targets ?? []).filter((t) => resourceDefinition(t) && (!refType || t === refType));
+  if (stored.length === 0) throw badRequest(`Chained parameter '${key}': ${refName} cannot point at a ${refType ?? 'type HMS stores'}`);
   const [innerName, innerModifier] = rest.split(':', 2) as [string, string | undefined];
-  const inner = searchParam(target, innerName);
-  if (!inner) throw badRequest(`Chained parameter '${key}': unknown search parameter '${innerName}' for ${targetType}`);
-  const param = parseParam(target, inner, rest, innerModifier, raw);
-  if (!param) return undefined;
-  return { def: ref, targetType, strings: [], dates: [], tokens: [], numbers: [], chain: { target, param } };
+  const chain: ChainTarget[] = [];
+  for (const type of stored) {
+    const target = resourceDefinition(type)!;
+    const inner = searchParam(target, innerName);
+    if (!inner) continue;
+    const param = parseParam(target, inner, rest, innerModifier, raw);
+    if (!param) return undefined;
+    chain.push({ target, param });
+  }
+  if (chain.length === 0) {
+    ignore(key, `Chained parameter '${key}': no type ${refName} points at (${stored.join(', ')}) has a search parameter '${innerName}'`);
+    return undefined;
+  }
+  return { def: ref, targetType: refType, strings: [], dates: [], tokens: [], numbers: [], chain };
 }
 
 /** Parses _include / _revinclude values: Source:param[:Target], or * for every reference parameter. */
@@ -214,7 +227,7 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
   for (const [key, rawValue] of Object.entries(query)) {
     if (key.includes('.') && !key.startsWith('_')) {
       for (const raw of asList(rawValue)) {
-        const chained = parseChain(def, key, raw);
+        const chained = parseChain(def, key, raw, ignore);
         if (chained) req.params.push(chained);
       }
       continue;
@@ -231,6 +244,8 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
       if (parsed) req.params.push(parsed);
     }
   }
+  const values = req.params.reduce((n, p) => n + p.strings.length + p.tokens.length + p.dates.length + p.numbers.length, 0);
+  if (values > MAX_VALUES) throw badRequest(`The search has ${values} values in all: at most ${MAX_VALUES}`);
   req.includes = parseIncludes(def, query, '_include', opts, req);
   req.revincludes = parseIncludes(def, query, '_revinclude', opts, req);
 
