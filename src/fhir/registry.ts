@@ -36,8 +36,10 @@ export interface ColumnSearchParam extends SearchParamBase {
   sql?: { mysql: string; sqlite: string };
   /** Quantities: the column holding the value's UCUM unit code (absent: the unit is `unit`). */
   unitColumn?: string;
-  /** Quantities: the unit every value of the column is in (UCUM code). */
+  /** Quantities: the unit every value of the column is in (UCUM code, or a currency code). */
   unit?: string;
+  /** Quantities: the system of the unit codes (default UCUM; urn:iso:std:iso:4217 for money). */
+  unitSystem?: string;
   /** Dates: a DATE column (day precision) or a TIMESTAMP column. */
   dateKind?: 'date' | 'timestamp';
   /** Tokens: column values a token matches (undefined = matches nothing); default: the code itself. */

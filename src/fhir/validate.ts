@@ -50,6 +50,61 @@ function messageOf(e: ErrorObject, expression: string): string {
   }
 }
 
+/**
+ * Required primitive elements (R4 cardinality 1..1, or 1..* for SearchParameter.base) of the types
+ * HMS serves. The R4 JSON schema leaves primitives out of `required` (a primitive may be given as
+ * `_name` with extensions only), so they are checked here. A dotted path goes through backbone
+ * elements (every item of an array); `value[x]` is any choice of the element.
+ * Condition, Practitioner and Patient have no required top-level primitive.
+ */
+export const REQUIRED_PRIMITIVES: Record<string, string[]> = {
+  Appointment: ['status', 'participant.status'],
+  AuditEvent: ['recorded', 'agent.requestor', 'entity.detail.type', 'entity.detail.value[x]'],
+  Coverage: ['status', 'class.value'],
+  DiagnosticReport: ['status'],
+  Encounter: ['status', 'statusHistory.status'],
+  Invoice: ['status', 'lineItem.priceComponent.type'],
+  MedicationRequest: ['status', 'intent'],
+  Observation: ['status'],
+  Patient: ['link.type'],
+  PractitionerRole: ['notAvailable.description'],
+  SearchParameter: ['url', 'name', 'status', 'description', 'code', 'base', 'type', 'component.definition', 'component.expression'],
+  ServiceRequest: ['status', 'intent'],
+};
+
+const present = (v: unknown): boolean => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+
+/** The element `name` of an object, or `_name` (extensions only) counts; `value[x]` matches any valueXxx. */
+function hasPrimitive(o: Record<string, unknown>, name: string): boolean {
+  if (name.endsWith('[x]')) {
+    const stem = name.slice(0, -3);
+    return Object.keys(o).some((k) => new RegExp(`^_?${stem}[A-Z]`).test(k) && present(o[k]));
+  }
+  return present(o[name]) || present(o[`_${name}`]);
+}
+
+/** Issues for the required primitives a resource leaves out (one per missing occurrence). */
+export function missingPrimitives(type: string, resource: Record<string, unknown>): Issue[] {
+  const issues: Issue[] = [];
+  const walk = (o: Record<string, unknown>, parts: string[], at: string): void => {
+    const [head, ...rest] = parts;
+    if (!rest.length) {
+      if (!hasPrimitive(o, head!)) {
+        const expression = `${at}.${head!}`;
+        issues.push({ severity: 'error', code: 'required', diagnostics: `Missing required element ${expression}`, expression: [expression] });
+      }
+      return;
+    }
+    const v = o[head!];
+    const items = Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
+    items.forEach((item, i) => {
+      if (typeof item === 'object' && item !== null) walk(item as Record<string, unknown>, rest, Array.isArray(v) ? `${at}.${head!}[${i}]` : `${at}.${head!}`);
+    });
+  };
+  for (const path of REQUIRED_PRIMITIVES[type] ?? []) walk(resource, path.split('.'), type);
+  return issues;
+}
+
 /** Validates a resource of a known type; throws 400 with one issue per problem (at most 20). */
 export function validateResource(type: string, resource: unknown): void {
   if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
@@ -64,10 +119,13 @@ export function validateResource(type: string, resource: unknown): void {
     validate = loadAjv().getSchema(`${SCHEMA_ID}#/definitions/${type}`)!;
     compiled.set(type, validate);
   }
-  if (validate(resource)) return;
+  // the schema first, then the required primitives it does not enforce
+  const valid = validate(resource);
+  const missing = missingPrimitives(type, resource as Record<string, unknown>);
+  if (valid && !missing.length) return;
   const seen = new Set<string>();
   const issues: Issue[] = [];
-  for (const e of validate.errors ?? []) {
+  for (const e of valid ? [] : validate.errors ?? []) {
     // oneOf/anyOf wrappers repeat their branches' errors
     if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if') continue;
     const expression = expressionOf(type, e);
@@ -77,6 +135,7 @@ export function validateResource(type: string, resource: unknown): void {
     issues.push({ severity: 'error', code: e.keyword === 'additionalProperties' ? 'structure' : 'value', diagnostics, expression: [expression] });
     if (issues.length >= 20) break;
   }
+  for (const i of missing) if (issues.length < 20) issues.push(i);
   throw new FhirError(400, issues);
 }
 

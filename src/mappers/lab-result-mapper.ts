@@ -62,6 +62,26 @@ export function testCategoryOf(o: Observation): string {
 
 const NUMBER = /^-?\d+(\.\d+)?$/;
 
+/**
+ * Common lab and vital-sign units that are UCUM codes as written. A native unit (result_unit, or the
+ * unit of a reference_range text) gets system UCUM and code only when it is one of these; any other
+ * text (K/uL, cells/hpf, IU/L ...) reads as `unit` alone, never as a made-up UCUM code. A unit a
+ * client sent keeps its system and code as sent (the kept resource).
+ */
+export const UCUM_LAB_UNITS: ReadonlySet<string> = new Set([
+  '%', '1', '{ratio}', '{score}', '[pH]',
+  'g/L', 'g/dL', 'mg/L', 'mg/dL', 'ug/L', 'ug/dL', 'ug/mL', 'ng/L', 'ng/dL', 'ng/mL', 'pg/mL', 'mg/g', 'mg/mmol', 'mg/(24.h)', 'g/(24.h)',
+  'mol/L', 'mmol/L', 'umol/L', 'nmol/L', 'pmol/L', 'mmol/mol', 'mmol/(24.h)', 'mEq/L', 'meq/L', 'mosm/kg', 'mosm/L',
+  'U/L', 'U/mL', 'kU/L', 'mU/L', '[IU]/L', '[IU]/mL', 'm[IU]/L', 'm[IU]/mL', 'u[IU]/mL',
+  '10*3/uL', '10*6/uL', '10*3/mm3', '10*6/mm3', '10*9/L', '10*12/L', '/uL', '/mm3', '/L', '/[HPF]', '/[LPF]',
+  'fL', 'pg', 'g', 'mg', 'ug', 'kg', 'L', 'dL', 'mL', 'uL', 'm', 'cm', 'mm', 'kg/m2', 'm2',
+  's', 'min', 'h', 'd', 'mm/h', 'mL/min', 'mL/min/{1.73_m2}', 'mL/min/1.73.m2', '/min', 'mm[Hg]', 'Cel', '[degF]', '[lb_av]', '[in_i]',
+]);
+
+/** A native unit as a Quantity's unit (and system/code when it is a UCUM code of UCUM_LAB_UNITS). */
+export const quantityUnit = (unit: string): { unit: string; system?: string; code?: string } =>
+  (UCUM_LAB_UNITS.has(unit) ? { unit, system: UCUM, code: unit } : { unit });
+
 /** lab_results.result_value: the value as text. */
 function resultValueOf(o: Observation): string | undefined {
   if (o.valueQuantity?.value !== undefined) return String(o.valueQuantity.value);
@@ -105,7 +125,7 @@ function rangeText(o: Observation): string | undefined {
 export function parseRange(text: string): NonNullable<Observation['referenceRange']>[number] {
   const m = /^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*(\S+)?\s*$/.exec(text);
   if (!m) return { text };
-  const q = (v: string) => (m[3] ? { value: Number(v), unit: m[3], system: UCUM, code: m[3] } : { value: Number(v) });
+  const q = (v: string) => (m[3] ? { value: Number(v), ...quantityUnit(m[3]) } : { value: Number(v) });
   return { low: q(m[1]!), high: q(m[2]!), text };
 }
 
@@ -139,8 +159,8 @@ export const labSourceFields: ColumnField<Observation>[] = [
     fromColumn: (o, v) => {
       const q = o.valueQuantity;
       if (!q) return;
-      if (v === null || v === undefined || v === '') { delete q.unit; delete q.system; delete q.code; }
-      else Object.assign(q, { unit: String(v), system: UCUM, code: String(v) });
+      delete q.unit; delete q.system; delete q.code;
+      if (v !== null && v !== undefined && v !== '') Object.assign(q, quantityUnit(String(v)));
     },
   },
   {

@@ -12,6 +12,10 @@ export const SERVICE_REQUEST_STATUS: Record<string, string> = { ordered: 'active
 /** ServiceRequest.status -> lab_results.status values. */
 export const labStatusesOf = (status: string): string[] => Object.entries(SERVICE_REQUEST_STATUS).filter(([, s]) => s === status).map(([col]) => col);
 
+/** SNOMED CT categories of the R4 servicerequest-category value set (example binding). */
+const LAB_PROCEDURE = { system: 'http://snomed.info/sct', code: '108252007', display: 'Laboratory procedure' };
+const IMAGING = { system: 'http://snomed.info/sct', code: '363679005', display: 'Imaging' };
+
 const day = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v).slice(0, 10));
 
 /** The ServiceRequest a lab_results row reads as. */
@@ -22,7 +26,7 @@ export function serviceRequestFromRow(row: Row): Resource {
     status: SERVICE_REQUEST_STATUS[String(row.status ?? 'ordered')] ?? 'unknown',
     intent: 'order',
     category: [
-      { coding: [{ system: 'http://snomed.info/sct', code: '108252007', display: 'Laboratory procedure' }] },
+      { coding: [row.test_category === 'imaging' ? IMAGING : LAB_PROCEDURE] },
       { coding: [{ system: LAB_CATEGORY_SYSTEM, code: String(row.test_category ?? 'other') }] },
     ],
     code: { ...(row.test_code ? { coding: [testCoding(String(row.test_code))] } : {}), text: String(row.test_name ?? '') },

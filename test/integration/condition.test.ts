@@ -105,6 +105,12 @@ t.test('Condition over medical_conditions', async (t) => {
     t.same(await keys(`asserter=Practitioner/${doctor}`), ['c']);
     t.same(await keys('verification-status=confirmed'), []);
     t.same(await keys('_sort=-onset-date'), ['a', 'b', 'c']);
+    const cs = (await h.fhir({ method: 'GET', url: '/fhir/metadata' })).json();
+    const params = cs.rest[0].resource.find((r: { type: string }) => r.type === 'Condition').searchParam as { name: string; definition?: string }[];
+    t.equal(params.find((p) => p.name === 'onset-date')!.definition, 'http://hms.example.org/fhir/SearchParameter/Condition-onset-date', 'onset-date is HMS\'s (diagnosis_date)');
+    const sp = await h.fhir({ method: 'GET', url: '/fhir/SearchParameter/Condition-onset-date' });
+    t.equal(sp.statusCode, 200, sp.body);
+    t.match(sp.json().description, /diagnosis_date/);
     const chain = await keys(`patient.family=${(await h.fhir({ method: 'GET', url: `/fhir/Patient/${p2}` })).json().name[0].family}`);
     t.same(chain, ['c'], 'chained');
   });

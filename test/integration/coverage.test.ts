@@ -143,4 +143,22 @@ t.test('Coverage over insurance', async (t) => {
     t.ok(err instanceof FhirError, String(err));
     t.equal((err as FhirError).status, 409);
   });
+
+  t.test('Patient/$everything of the policy holder, subscriber or payor includes the coverage (R4 Patient compartment)', async (t) => {
+    const beneficiary = await makePatient(h);
+    const holder = await makePatient(h);
+    const created = await create(coverage(beneficiary, {
+      policyHolder: { reference: `Patient/${holder}`, display: 'Holder' }, subscriber: { reference: `Patient/${holder}` },
+      relationship: { coding: [{ code: 'child' }] },
+    }));
+    t.equal(created.statusCode, 201, created.body);
+    const covered = async (patient: string) => {
+      const res = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}/$everything?_type=Coverage` });
+      t.equal(res.statusCode, 200, res.body);
+      return ids(res.json()).includes(created.json().id);
+    };
+    t.ok(await covered(beneficiary), 'the beneficiary');
+    t.ok(await covered(holder), 'the policy holder');
+    t.notOk(await covered(await makePatient(h)), 'another patient');
+  });
 });

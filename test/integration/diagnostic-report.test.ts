@@ -32,6 +32,14 @@ t.test('DiagnosticReport', async (t) => {
     t.equal((await ids(`patient=${patient}&result=Observation/${targets.Observation}`)).length, 1);
     t.equal((await ids(`patient=${patient}&code=http://loinc.org|38269-7`)).length, 1);
     t.equal((await ids(`subject=Patient/${patient}&status=final`)).length >= 1, true);
+    const finals = await ids(`subject=Patient/${patient}&status=final`);
+    t.same(await ids(`subject=Patient/${patient}&status=http://hl7.org/fhir/diagnostic-report-status|final`), finals, 'status with its system');
+    t.same(await ids(`subject=Patient/${patient}&status=http://example.org/other|final`), [], 'another system matches nothing');
+    const summary = await h.fhir({ method: 'GET', url: `/fhir/DiagnosticReport?_id=${created[0]!}&_summary=true` });
+    t.equal(summary.statusCode, 200, summary.body);
+    const brief = summary.json().entry[0].resource;
+    t.notOk(brief.result, '_summary=true leaves out result (not isSummary in R4)');
+    t.ok(brief.status && brief.code);
     t.equal((await ids(`patient=${patient}&date=ge2000`)).length >= 1, true);
     const id = created[0]!;
     const current = (await h.fhir({ method: 'GET', url: `/fhir/DiagnosticReport/${id}` })).json();

@@ -146,4 +146,18 @@ t.test('Encounter', async (t) => {
     const noSubject = await h.fhir({ method: 'POST', url: '/fhir/Encounter', payload: encounter(randomUUID(), doctor) });
     t.equal(noSubject.statusCode, 422);
   });
+
+  t.test('a missing status (R4 1..1, not in the JSON schema\'s required) is 400 and writes nothing', async (t) => {
+    const p = await makePatient(h);
+    const { status: _s, ...body } = encounter(p, doctor);
+    const res = await h.fhir({ method: 'POST', url: '/fhir/Encounter', payload: body });
+    t.equal(res.statusCode, 400, res.body);
+    t.equal(res.json().resourceType, 'OperationOutcome');
+    t.same(res.json().issue[0].expression, ['Encounter.status']);
+    t.equal((await h.db('visits').where('patient_id', p)).length, 0);
+    const update = await create(h, encounter(p, doctor));
+    const put = await h.fhir({ method: 'PUT', url: `/fhir/Encounter/${update.id}`, payload: { ...update, status: undefined } });
+    t.equal(put.statusCode, 400, 'an update without status too');
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Encounter/${update.id}` })).json().meta.versionId, '1', 'nothing written');
+  });
 });

@@ -307,6 +307,8 @@ t.test('Practitioner and PractitionerRole search', async (t) => {
     t.equal(role.definition, 'http://hms.example.org/fhir/SearchParameter/Practitioner-role');
     const pr = cs.rest[0].resource.find((r: { type: string }) => r.type === 'PractitionerRole');
     t.same(pr.interaction.map((i: { code: string }) => i.code).sort(), ['read', 'search-type']);
+    const specialty = pr.searchParam.find((p: { name: string }) => p.name === 'specialty');
+    t.equal(specialty.definition, 'http://hms.example.org/fhir/SearchParameter/PractitionerRole-specialty', 'specialty matches text, not system|code');
   });
 
   t.test('PractitionerRole read and search: practitioner, role, specialty, active, email, phone', async () => {

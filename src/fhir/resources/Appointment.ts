@@ -105,11 +105,14 @@ export const AppointmentDefinition = defineResource<Appointment>({
       table: 'users', softDelete: true,
     },
   ],
+  // isSummary in R4, plus participant: mandatory (1..*) and its type, actor, required and status are
+  // summary, so a summary without it would be invalid (a top-level pick cannot take only the children)
   summaryElements: [
     'identifier', 'status', 'cancelationReason', 'serviceCategory', 'serviceType', 'specialty', 'appointmentType', 'reasonCode',
-    'reasonReference', 'start', 'end', 'participant',
+    'start', 'end', 'participant',
   ],
-  compartment: ['patient'],
+  // the R4 Patient CompartmentDefinition's parameters HMS can search (OR-ed by Patient/$everything)
+  compartment: ['patient', 'actor'],
   searchParams: [
     identifierParam('Appointment'),
     {
@@ -118,7 +121,10 @@ export const AppointmentDefinition = defineResource<Appointment>({
     },
     {
       name: 'practitioner', source: 'column', type: 'reference', column: 'doctor_id', targets: ['Practitioner'],
-      expression: "Appointment.participant.actor.where(resolve() is Practitioner)", description: 'The doctor of the appointment (the first Practitioner participant)',
+      expression: 'Appointment.participant.actor.where(resolve() is Practitioner).first()',
+      // R4's practitioner matches every Practitioner participant; doctor_id holds the first one only
+      definition: 'http://hms.example.org/fhir/SearchParameter/Appointment-practitioner',
+      description: 'The doctor of the appointment (doctor_id: the first Practitioner participant only; `actor` finds the others)',
     },
     {
       name: 'actor', source: 'index', type: 'reference', expression: 'Appointment.participant.actor',

@@ -37,7 +37,8 @@ export const AuditEventDefinition = defineResource<AuditEvent>({
   toRow: () => { throw new FhirError(405, 'AuditEvent is written by the server only', 'not-supported'); },
   fromRow: (row) => auditEventFromRow(row),
   references: [],
-  summaryElements: ['type', 'subtype', 'action', 'recorded', 'outcome', 'agent', 'source', 'entity'],
+  // isSummary in R4, plus agent and source: mandatory, so a summary without them would be invalid
+  summaryElements: ['type', 'subtype', 'action', 'recorded', 'outcome', 'outcomeDesc', 'purposeOfEvent', 'agent', 'source'],
   compartment: ['patient'],
   appendOnly: true,
   searchParams: [

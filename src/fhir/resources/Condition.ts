@@ -43,12 +43,13 @@ export const ConditionDefinition = defineResource<Condition>({
     if (!referenceId(c.recorder, 'Practitioner')) await checkClinician(c.asserter, 'Condition.asserter', ctx);
   },
   references: clinicalReferences('Condition', 'diagnosed_by', 'Condition.recorder'),
+  // isSummary in R4 (abatement[x] is not)
   summaryElements: [
     'identifier', 'clinicalStatus', 'verificationStatus', 'code', 'bodySite', 'subject', 'encounter',
-    'onsetDateTime', 'onsetAge', 'onsetPeriod', 'onsetRange', 'onsetString',
-    'abatementDateTime', 'abatementAge', 'abatementPeriod', 'abatementRange', 'abatementString', 'recordedDate', 'recorder', 'asserter',
+    'onsetDateTime', 'onsetAge', 'onsetPeriod', 'onsetRange', 'onsetString', 'recordedDate', 'recorder', 'asserter',
   ],
-  compartment: ['patient'],
+  // the R4 Patient CompartmentDefinition's parameters HMS can search (OR-ed by Patient/$everything)
+  compartment: ['patient', 'asserter'],
   searchParams: [
     ...patientAndEncounterParams('Condition'),
     indexToken('code', 'Condition.code', 'A code of the condition (ICD-10-CM, SNOMED CT ...)', (c) => simpleToken(c.code)),
@@ -67,8 +68,13 @@ export const ConditionDefinition = defineResource<Condition>({
       },
     },
     {
-      name: 'onset-date', source: 'column', type: 'date', column: 'diagnosis_date', dateKind: 'date', expression: 'Condition.onset.as(dateTime)',
-      description: 'The diagnosis date: onsetDateTime, else recordedDate, else the day it was written', sort: ['diagnosis_date'],
+      // not R4's onset-date (onsetDateTime or onsetPeriod as a range): the diagnosis_date column, one day
+      name: 'onset-date', source: 'column', type: 'date', column: 'diagnosis_date', dateKind: 'date',
+      expression: 'iif(Condition.onset is dateTime, Condition.onset, Condition.recordedDate)',
+      definition: 'http://hms.example.org/fhir/SearchParameter/Condition-onset-date',
+      description: 'The diagnosis date (diagnosis_date, one day): the day of onsetDateTime, else of recordedDate, else the day (UTC) of the write '
+        + 'that stated neither; onsetPeriod, onsetAge, onsetRange and onsetString are not matched',
+      sort: ['diagnosis_date'],
     },
     {
       name: 'recorded-date', source: 'column', type: 'date', column: 'recorded_date', dateKind: 'date', expression: 'Condition.recordedDate',

@@ -73,8 +73,11 @@ export const CoverageDefinition = defineResource<Coverage>({
   references: [
     { column: 'patient_id', expression: 'Coverage.beneficiary', targetType: 'Patient', table: 'patients', softDelete: true },
   ],
-  summaryElements: ['identifier', 'status', 'type', 'policyHolder', 'subscriber', 'subscriberId', 'beneficiary', 'dependent', 'relationship', 'period', 'payor', 'class', 'order', 'network', 'subrogation', 'contract'],
-  compartment: ['patient'],
+  // isSummary in R4, plus class: not summary itself, but its type, value and name are (the plan / group
+  // a summary reader needs), and a top-level pick cannot take only the children
+  summaryElements: ['identifier', 'status', 'type', 'policyHolder', 'subscriber', 'subscriberId', 'beneficiary', 'dependent', 'period', 'payor', 'class', 'order', 'network'],
+  // the R4 Patient CompartmentDefinition's parameters HMS can search (OR-ed by Patient/$everything)
+  compartment: ['patient', 'policy-holder', 'subscriber', 'payor'],
   searchParams: [
     beneficiary('patient', 'The patient covered (Coverage.beneficiary)'),
     beneficiary('beneficiary', 'The patient covered'),

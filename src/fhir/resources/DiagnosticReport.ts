@@ -49,13 +49,20 @@ export const DiagnosticReportDefinition = defineResource<DiagnosticReport>({
     { column: 'patient_id', expression: 'DiagnosticReport.subject', targetType: 'Patient', table: 'patients', softDelete: true },
     { column: 'visit_id', expression: 'DiagnosticReport.encounter', targetType: 'Encounter', table: 'visits', softDelete: false },
   ],
-  summaryElements: ['identifier', 'basedOn', 'status', 'category', 'code', 'subject', 'encounter', 'effectiveDateTime', 'effectivePeriod', 'issued', 'performer', 'result', 'conclusionCode'],
+  // isSummary in R4 (basedOn, result and conclusionCode are not)
+  summaryElements: [
+    'identifier', 'status', 'category', 'code', 'subject', 'encounter', 'effectiveDateTime', 'effectivePeriod', 'issued', 'performer',
+    'resultsInterpreter', 'media',
+  ],
   compartment: ['patient'],
   searchParams: [
     { name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'], expression: 'DiagnosticReport.subject.where(resolve() is Patient)', description: 'The patient of the report' },
     { name: 'subject', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'], expression: 'DiagnosticReport.subject', description: 'The subject of the report (a Patient)' },
     { name: 'encounter', source: 'column', type: 'reference', column: 'visit_id', targets: ['Encounter'], expression: 'DiagnosticReport.encounter', description: 'The visit of the report' },
-    { name: 'status', source: 'column', type: 'token', column: 'status', expression: 'DiagnosticReport.status', description: 'registered | partial | preliminary | final ...' },
+    {
+      name: 'status', source: 'column', type: 'token', column: 'status', expression: 'DiagnosticReport.status', description: 'registered | partial | preliminary | final ...',
+      tokenToColumn: (system, code) => (system && system !== 'http://hl7.org/fhir/diagnostic-report-status' ? undefined : [code]),
+    },
     { name: 'date', source: 'column', type: 'date', column: 'effective_at', dateKind: 'timestamp', expression: 'DiagnosticReport.effective', description: 'The clinically relevant time (start of effective[x])', sort: ['effective_at'] },
     { name: 'issued', source: 'column', type: 'date', column: 'issued', dateKind: 'timestamp', expression: 'DiagnosticReport.issued', description: 'When the report was issued', sort: ['issued'] },
     { name: 'code', source: 'index', type: 'token', expression: 'DiagnosticReport.code', description: 'Any coding of the report code', extract: (r) => codings(dr(r).code) },

@@ -43,9 +43,10 @@ export const EncounterDefinition = defineResource<Encounter>({
     { column: 'doctor_id', expression: 'Encounter.participant.individual', targetType: 'Practitioner', table: 'users', softDelete: true },
     { column: 'appointment_id', expression: 'Encounter.appointment', targetType: 'Appointment', table: 'appointments', softDelete: false },
   ],
+  // isSummary in R4
   summaryElements: [
-    'identifier', 'status', 'class', 'type', 'serviceType', 'priority', 'subject', 'episodeOfCare', 'basedOn', 'participant', 'appointment',
-    'period', 'length', 'reasonCode', 'reasonReference', 'diagnosis', 'account', 'serviceProvider', 'partOf',
+    'identifier', 'status', 'class', 'type', 'serviceType', 'subject', 'episodeOfCare', 'participant', 'appointment',
+    'reasonCode', 'reasonReference', 'diagnosis',
   ],
   compartment: ['patient'],
   searchParams: [
@@ -53,7 +54,10 @@ export const EncounterDefinition = defineResource<Encounter>({
     ...patientParams('Encounter'),
     {
       name: 'practitioner', source: 'column', type: 'reference', column: 'doctor_id', targets: ['Practitioner'],
-      expression: 'Encounter.participant.individual.where(resolve() is Practitioner)', description: 'The doctor of the visit (the first Practitioner participant)',
+      expression: 'Encounter.participant.individual.where(resolve() is Practitioner).first()',
+      // R4's practitioner matches every Practitioner participant; doctor_id holds the first one only
+      definition: 'http://hms.example.org/fhir/SearchParameter/Encounter-practitioner',
+      description: 'The doctor of the visit (doctor_id: the first Practitioner participant only; `participant` finds the others)',
     },
     {
       name: 'participant', source: 'index', type: 'reference', expression: 'Encounter.participant.individual',
@@ -67,7 +71,9 @@ export const EncounterDefinition = defineResource<Encounter>({
     {
       name: 'date', source: 'column', type: 'date', column: 'visit_date', dateKind: 'timestamp',
       sql: { mysql: 'TIMESTAMP(t.visit_date, t.visit_time)', sqlite: "(t.visit_date || ' ' || t.visit_time)" },
-      expression: 'Encounter.period', description: 'When the encounter started (period.start, UTC, to the second)', sort: ['visit_date', 'visit_time'],
+      // R4's date compares the whole period; the visit stores its start only
+      expression: 'Encounter.period.start', definition: 'http://hms.example.org/fhir/SearchParameter/Encounter-date',
+      description: 'When the encounter started (period.start as a point in time, UTC, to the second; period.end is not compared)', sort: ['visit_date', 'visit_time'],
     },
     statusParam('Encounter', 'http://hl7.org/fhir/encounter-status', 'The status as stated: planned | arrived | triaged | in-progress | onleave | finished | cancelled | entered-in-error | unknown', 'status',
       (code) => (ENCOUNTER_STATUS_TO_COLUMN[code] ? [ENCOUNTER_STATUS_TO_COLUMN[code]] : undefined)),

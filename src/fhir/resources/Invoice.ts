@@ -47,8 +47,8 @@ function checkInvoice(inv: Invoice): void {
   checkPeriod(service, paidOn, ext(INVOICE_EXTENSIONS.paymentDate));
 }
 
-const reference = (name: string, description: string) => ({
-  name, source: 'column' as const, type: 'reference' as const, column: 'patient_id', targets: ['Patient'], expression: 'Invoice.subject', description,
+const reference = (name: string, description: string, expression: string) => ({
+  name, source: 'column' as const, type: 'reference' as const, column: 'patient_id', targets: ['Patient'], expression, description,
 });
 
 export const InvoiceDefinition = defineResource<Invoice>({
@@ -75,8 +75,8 @@ export const InvoiceDefinition = defineResource<Invoice>({
   summaryElements: ['identifier', 'status', 'type', 'subject', 'recipient', 'date', 'totalNet', 'totalGross'],
   compartment: ['patient'],
   searchParams: [
-    reference('patient', 'The patient billed'),
-    reference('subject', 'The patient billed (Invoice.subject; only Patients are stored)'),
+    reference('patient', 'The patient billed', 'Invoice.subject.where(resolve() is Patient)'),
+    reference('subject', 'The patient billed (Invoice.subject; only Patients are stored)', 'Invoice.subject'),
     {
       name: 'identifier', source: 'column', type: 'token', column: 'invoice_number', expression: 'Invoice.identifier',
       description: 'The invoice number (the system is not compared: one number per invoice)', sort: ['invoice_number'],
@@ -88,8 +88,8 @@ export const InvoiceDefinition = defineResource<Invoice>({
       description: 'The invoice date (day precision)', sort: ['billing_date'],
     },
     {
-      name: 'totalgross', source: 'column', type: 'quantity', column: 'amount_charged', unit: 'USD', expression: 'Invoice.totalGross',
-      description: 'The amount charged (currency code USD or none)', sort: ['amount_charged'],
+      name: 'totalgross', source: 'column', type: 'quantity', column: 'amount_charged', unit: 'USD', unitSystem: 'urn:iso:std:iso:4217', expression: 'Invoice.totalGross',
+      description: 'The amount charged (USD: urn:iso:std:iso:4217|USD, or no unit)', sort: ['amount_charged'],
     },
     {
       name: 'due-date', source: 'column', type: 'date', column: 'due_date', dateKind: 'date',

@@ -69,9 +69,10 @@ export const MedicationRequestDefinition = defineResource<MedicationRequest>({
     await checkClinician(m.requester, 'MedicationRequest.requester', ctx);
   },
   references: clinicalReferences('MedicationRequest', 'doctor_id', 'MedicationRequest.requester'),
+  // isSummary in R4 (identifier, encounter, performer and recorder are not)
   summaryElements: [
-    'identifier', 'status', 'intent', 'priority', 'doNotPerform', 'reportedBoolean', 'reportedReference', 'medicationCodeableConcept',
-    'medicationReference', 'subject', 'encounter', 'authoredOn', 'requester', 'performer', 'performerType', 'recorder',
+    'status', 'intent', 'priority', 'doNotPerform', 'reportedBoolean', 'reportedReference', 'medicationCodeableConcept',
+    'medicationReference', 'subject', 'authoredOn', 'requester', 'performerType',
     'instantiatesCanonical', 'instantiatesUri', 'basedOn', 'groupIdentifier',
   ],
   compartment: ['patient'],

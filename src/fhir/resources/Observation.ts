@@ -100,13 +100,15 @@ export const ObservationDefinition = defineResource<Observation>({
     { column: 'v_recorded_by', expression: 'Observation.performer', targetType: 'Practitioner', table: 'users', softDelete: true },
     { column: 'l_ordered_by', expression: 'Observation.performer', targetType: 'Practitioner', table: 'users', softDelete: true },
   ],
+  // isSummary in R4 (category and dataAbsentReason are not; component is, so blood pressure keeps its values)
   summaryElements: [
-    'identifier', 'basedOn', 'partOf', 'status', 'category', 'code', 'subject', 'focus', 'encounter', 'effectiveDateTime', 'effectivePeriod',
+    'identifier', 'basedOn', 'partOf', 'status', 'code', 'subject', 'focus', 'encounter', 'effectiveDateTime', 'effectivePeriod',
     'effectiveTiming', 'effectiveInstant', 'issued', 'performer', 'valueQuantity', 'valueCodeableConcept', 'valueString', 'valueBoolean',
-    'valueInteger', 'valueRange', 'valueRatio', 'valueSampledData', 'valueTime', 'valueDateTime', 'valuePeriod', 'dataAbsentReason',
-    'hasMember', 'derivedFrom',
+    'valueInteger', 'valueRange', 'valueRatio', 'valueSampledData', 'valueTime', 'valueDateTime', 'valuePeriod',
+    'hasMember', 'derivedFrom', 'component',
   ],
-  compartment: ['patient'],
+  // the R4 Patient CompartmentDefinition's parameters HMS can search (OR-ed by Patient/$everything)
+  compartment: ['patient', 'performer'],
   searchParams: [
     ...patientAndEncounterParams('Observation'),
     {

@@ -63,8 +63,9 @@ export function userColumnParams(type: 'Practitioner' | 'PractitionerRole'): Col
     {
       name: 'specialty', source: 'column', type: 'token',
       expression: own ? 'Practitioner.qualification[0].code' : 'PractitionerRole.specialty',
-      ...(own ? { definition: `${HMS_CANONICAL}/SearchParameter/Practitioner-specialty` } : {}),
-      description: 'The specialization (matched as text without a system, case-insensitive)',
+      // R4's PractitionerRole specialty matches codings (system|code); HMS holds free text: both are HMS parameters
+      definition: `${HMS_CANONICAL}/SearchParameter/${type}-specialty`,
+      description: 'The specialization (users.specialization): the whole text, case-insensitive, given without a system (a system|code matches nothing)',
       ...caseInsensitiveToken('specialization', (s) => !s),
     },
   ];

@@ -19,7 +19,8 @@ export const PractitionerRoleDefinition = defineResource<PractitionerRole>({
   toRow: () => { throw new FhirError(405, 'PractitionerRole is read-only: write the Practitioner instead', 'not-supported'); },
   fromRow: (row) => practitionerRoleFromRow(row),
   references: [],
-  summaryElements: ['identifier', 'active', 'period', 'practitioner', 'organization', 'code', 'specialty', 'location', 'healthcareService', 'telecom', 'endpoint'],
+  // isSummary in R4 (healthcareService and endpoint are not)
+  summaryElements: ['identifier', 'active', 'period', 'practitioner', 'organization', 'code', 'specialty', 'location', 'telecom'],
   searchParams: [
     {
       name: 'practitioner', source: 'column', type: 'reference', column: 'id', expression: 'PractitionerRole.practitioner',

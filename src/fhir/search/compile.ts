@@ -108,7 +108,7 @@ const UCUM = 'http://unitsofmeasure.org';
 
 /** The unit part of a quantity condition: the unit column (or the column's fixed unit) must be the one asked for. */
 function unitCondition(db: Knex, q: QB, def: ColumnSearchParam, n: NumberValue, alias: string): void {
-  if (n.system && n.system !== UCUM) { q.whereRaw('1 = 0'); return; }
+  if (n.system && n.system !== (def.unitSystem ?? UCUM)) { q.whereRaw('1 = 0'); return; }
   if (!n.code) return;
   if (def.unitColumn) q.whereRaw(`${columnSql(db, def, alias, def.unitColumn)} = ?`, [n.code]);
   else if (def.unit !== n.code) q.whereRaw('1 = 0');
