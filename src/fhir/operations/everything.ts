@@ -14,6 +14,7 @@ import { definitionOf, present } from '../resource-view.js';
 import { badRequest, gone, notFound } from '../outcome.js';
 import { readCurrent, readMany, type Row } from '../../db/resource-repository.js';
 import { sqlToInstant } from '../../mappers/datatypes.js';
+import { dialectOf } from '../../db/dialect.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Bundle, BundleEntry } from '../bundle.js';
 import { DEFAULT_COUNT } from '../search/execute.js';
@@ -54,19 +55,36 @@ function compartmentTypes(names: string[] | undefined): ResourceDefinition[] {
   return all.filter((d) => names.includes(d.type));
 }
 
-/** Ids of one compartment type's resources of the patient, after a given id, in id order. */
+/**
+ * Ids of one compartment type's resources of the patient, after a given id, in id order. One
+ * query per compartment parameter, merged here: an OR of a column and an index condition would
+ * make the database scan the whole table instead of using either index.
+ */
 async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, page: { after?: string; until: string }, limit: number): Promise<string[]> {
-  const q = ctx.db(`${def.table} as t`).select('t.id').orderBy('t.id').limit(limit);
-  q.where((any) => {
-    for (const name of def.compartment ?? []) {
-      const p = searchParam(def, name)!;
-      any.orWhere((w) => applyFilters(ctx.db, w, def, { params: [{ def: p, targetType: 'Patient', strings: [`Patient/${patientId}`], dates: [], tokens: [], numbers: [] }] }));
+  const ids = new Set<string>();
+  for (const name of def.compartment ?? []) {
+    const p = searchParam(def, name)!;
+    const q = ctx.db(`${def.table} as t`).select('t.id').orderBy('t.id').limit(limit);
+    if (p.source === 'index') {
+      // the index rows of this patient first (idx_lookup), then their resources
+      applyFilters(ctx.db, q, def, { params: [] });
+      q.whereIn('t.id', ctx.db('search_token').select('resource_id').where({ resource_type: def.type, param: p.name, code: `Patient/${patientId}` }));
+    } else {
+      applyFilters(ctx.db, q, def, { params: [{ def: p, targetType: 'Patient', strings: [`Patient/${patientId}`], dates: [], tokens: [], numbers: [] }] });
     }
-  });
-  if (since) applyFilters(ctx.db, q, def, { params: [since] });
-  if (page.after !== undefined) q.where('t.id', '>', page.after);
-  if (def.appendOnly) q.where('t.id', '<', page.until);
-  return ((await q) as Row[]).map((r) => String(r.id));
+    if (since) applyFilters(ctx.db, q, def, { params: [since] });
+    if (page.after !== undefined) q.where('t.id', '>', page.after);
+    if (def.appendOnly) q.where('t.id', '<', page.until);
+    for (const r of (await q) as Row[]) ids.add(String(r.id));
+  }
+  // the first `limit` of the union, in the order the database compares ids (MySQL's collation
+  // ignores case; SQLite compares bytes)
+  const mysql = dialectOf(ctx.db) === 'mysql';
+  const order = (a: string, b: string): number => {
+    const [x, y] = mysql ? [a.toLowerCase(), b.toLowerCase()] : [a, b];
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  return [...ids].sort(order).slice(0, limit);
 }
 
 export async function patientEverything(ctx: FhirContext, patientId: string, query: Query, selfUrl: string): Promise<Bundle> {
