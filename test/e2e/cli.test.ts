@@ -183,3 +183,17 @@ t.test('hms create-admin without --password exits non-zero and says what is miss
   t.not(code, 0);
   t.match(run.stderr(), /--password/);
 });
+
+t.test('hms seed adds patients with their records and says how many rows it wrote', async (t) => {
+  const run = hms(t, ['seed', '--patients', '3', '--batch', '2'], childEnv({ HMS_DATA_DIR: tempDir(t) }));
+  const { code } = await within(run.exited, 60_000, 'seed exiting');
+  t.equal(code, 0, run.stderr());
+  t.match(run.stdout(), /Seeded 3 patients: \d+ rows \+ \d+ search index rows in [\d.]+ s \(\d+ rows\/s\)/);
+});
+
+t.test('hms seed with a bad count exits non-zero and says so', async (t) => {
+  const run = hms(t, ['seed', '--patients', 'many'], childEnv({ HMS_DATA_DIR: tempDir(t) }));
+  const { code } = await within(run.exited, 30_000, 'seed exiting');
+  t.not(code, 0);
+  t.match(run.stderr(), /--patients needs a whole number/);
+});
