@@ -12,7 +12,7 @@ import type { ParsedParam, Query } from '../search/params.js';
 import { resolveIncludes, type Found } from '../search/includes.js';
 import { definitionOf, present } from '../resource-view.js';
 import { badRequest, gone, notFound } from '../outcome.js';
-import { readCurrent, readMany, type Row } from '../../db/resource-repository.js';
+import { currentQuery, readCurrent, storedFromRow, type Row, type StoredResource } from '../../db/resource-repository.js';
 import { sqlToInstant } from '../../mappers/datatypes.js';
 import { dialectOf } from '../../db/dialect.js';
 import { v7 as uuidv7 } from 'uuid';
@@ -56,15 +56,15 @@ function compartmentTypes(names: string[] | undefined): ResourceDefinition[] {
 }
 
 /**
- * Ids of one compartment type's resources of the patient, after a given id, in id order. One
- * query per compartment parameter, merged here: an OR of a column and an index condition would
- * make the database scan the whole table instead of using either index.
+ * One compartment type's resources of the patient, after a given id, in id order. One query per
+ * compartment parameter, merged here: an OR of a column and an index condition would make the
+ * database scan the whole table instead of using either index.
  */
-async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, page: { after?: string; until: string }, limit: number): Promise<string[]> {
-  const ids = new Set<string>();
+async function compartmentRows(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, page: { after?: string; until: string }, limit: number): Promise<StoredResource[]> {
+  const byId = new Map<string, StoredResource>();
   for (const name of def.compartment ?? []) {
     const p = searchParam(def, name)!;
-    const q = ctx.db(`${def.table} as t`).select('t.id').orderBy('t.id').limit(limit);
+    const q = currentQuery(ctx.db, def).orderBy('t.id').limit(limit);
     if (p.source === 'index') {
       // the index rows of this patient first (idx_lookup), then their resources
       applyFilters(ctx.db, q, def, { params: [] });
@@ -75,7 +75,7 @@ async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patient
     if (since) applyFilters(ctx.db, q, def, { params: [since] });
     if (page.after !== undefined) q.where('t.id', '>', page.after);
     if (def.appendOnly) q.where('t.id', '<', page.until);
-    for (const r of (await q) as Row[]) ids.add(String(r.id));
+    for (const r of (await q) as Row[]) byId.set(String(r.id), storedFromRow(def, r));
   }
   // the first `limit` of the union, in the order the database compares ids (MySQL's collation
   // ignores case; SQLite compares bytes)
@@ -84,7 +84,7 @@ async function compartmentIds(ctx: FhirContext, def: ResourceDefinition, patient
     const [x, y] = mysql ? [a.toLowerCase(), b.toLowerCase()] : [a, b];
     return x < y ? -1 : x > y ? 1 : 0;
   };
-  return [...ids].sort(order).slice(0, limit);
+  return [...byId.keys()].sort(order).slice(0, limit).map((id) => byId.get(id)!);
 }
 
 export async function patientEverything(ctx: FhirContext, patientId: string, query: Query, selfUrl: string): Promise<Bundle> {
@@ -115,11 +115,10 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
     if (room <= 0) { next = { type: i, until: start.until }; break; }
     const def = types[i]!;
     const since = sinceRange ? { def: searchParam(def, '_lastUpdated')!, strings: [], dates: [sinceRange], tokens: [], numbers: [] } as ParsedParam : undefined;
-    const ids = await compartmentIds(ctx, def, patientId, since, { after: i === start.type ? start.after : undefined, until: start.until }, room + 1);
-    const take = ids.slice(0, room);
-    const byId = new Map((await readMany(ctx.db, def, take)).map((r) => [String(r.row.id), r]));
-    for (const id of take) { const s = byId.get(id); if (s && !s.deleted) page.push({ def, stored: s }); }
-    if (ids.length > room) { next = { type: i, after: take[take.length - 1], until: start.until }; break; }
+    const rows = await compartmentRows(ctx, def, patientId, since, { after: i === start.type ? start.after : undefined, until: start.until }, room + 1);
+    const take = rows.slice(0, room);
+    for (const stored of take) page.push({ def, stored });
+    if (rows.length > room) { next = { type: i, after: String(take[take.length - 1]!.row.id), until: start.until }; break; }
   }
 
   // the practitioners the page refers to

@@ -92,14 +92,16 @@ export async function resolveIncludes(ctx: FhirContext, matches: Found[], includ
   };
   const round = async (pool: Found[], iterateOnly: boolean): Promise<Found[]> => {
     const added: Found[] = [];
+    // every include's references first, then one read per target type
+    const refs = new Set<string>();
     for (const spec of includes) {
       if (iterateOnly && !spec.iterate) continue;
       const from = pool.filter((f) => f.def.type === spec.source);
       if (from.length === 0) continue;
       const def = from[0]!.def;
-      const refs = await referencesOf(ctx, def, searchParam(def, spec.param)!, from, spec.targetType);
-      added.push(...add(await readRefs(ctx, [...new Set(refs)].filter((r) => !seen.has(r)), MAX_INCLUDED + 1 - included.length)));
+      for (const r of await referencesOf(ctx, def, searchParam(def, spec.param)!, from, spec.targetType)) if (!seen.has(r)) refs.add(r);
     }
+    if (refs.size) added.push(...add(await readRefs(ctx, [...refs], MAX_INCLUDED + 1 - included.length)));
     for (const spec of revincludes) {
       if (iterateOnly && !spec.iterate) continue;
       added.push(...add(await referring(ctx, spec, pool, MAX_INCLUDED + 1)));
