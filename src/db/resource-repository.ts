@@ -195,13 +195,20 @@ async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: Index
     await trx('search_token').where({ resource_type: spec.type, resource_id: id }).delete();
   }
   if (!index) return;
-  // SQLite compiles a multi-row insert into a compound SELECT of at most 500 terms
-  for (let i = 0; i < index.strings.length; i += 500) {
-    await trx('search_string').insert(index.strings.slice(i, i + 500).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
-  }
-  for (let i = 0; i < index.tokens.length; i += 500) {
-    await trx('search_token').insert(index.tokens.slice(i, i + 500).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
-  }
+  await insertRows(trx, 'search_string', index.strings.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  await insertRows(trx, 'search_token', index.tokens.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+}
+
+/** Rows per multi-row INSERT on MySQL; SQLite compiles one into a compound SELECT of at most 500 terms. */
+const ROWS_PER_INSERT = { mysql: 1000, sqlite: 500 };
+/** Bound values per statement, under SQLite's limit (32,766). */
+const MAX_BINDINGS = 30_000;
+
+/** Inserts rows in as few statements as each dialect's limits allow. */
+export async function insertRows(trx: Knex, table: string, rows: Row[]): Promise<void> {
+  if (rows.length === 0) return;
+  const size = Math.max(1, Math.min(ROWS_PER_INSERT[dialectOf(trx)], Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
+  for (let i = 0; i < rows.length; i += size) await trx(table).insert(rows.slice(i, i + size));
 }
 
 async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: number, method: string, at: string, resource: unknown, userId?: string): Promise<void> {

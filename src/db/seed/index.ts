@@ -8,14 +8,13 @@
 import type { Knex } from 'knex';
 import { patientRows, staffRows, type Row } from './generate.js';
 import { dialectOf } from '../dialect.js';
-import { readMany, type IndexEntries, type StoredResource } from '../resource-repository.js';
+import { insertRows, readMany, type IndexEntries, type StoredResource } from '../resource-repository.js';
 import { allResourceDefinitions } from '../../fhir/registry.js';
 import { present } from '../../fhir/resource-view.js';
 import { indexEntries } from '../../fhir/search/index-entries.js';
 
 /** Tables in foreign-key order. */
 const TABLES = ['patients', 'appointments', 'visits', 'vitals', 'lab_results', 'medical_conditions', 'prescriptions', 'billing', 'insurance'];
-const ROWS_PER_INSERT = 1000;
 const READ_CHUNK = 5000;
 
 export interface SeedOptions {
@@ -31,26 +30,13 @@ export interface SeedOptions {
 
 export interface SeedStats { patients: number; rows: number; indexRows: number; seconds: number; rowsPerSecond: number; byTable: Record<string, number> }
 
-/** Bound values per statement, under SQLite's limit (32,766). */
-const MAX_BINDINGS = 30_000;
-
-/** SQLite compiles a multi-row insert into a compound SELECT of at most 500 terms. */
-const SQLITE_ROWS_PER_INSERT = 500;
-
-async function insertChunks(trx: Knex, table: string, rows: Row[]): Promise<void> {
-  if (rows.length === 0) return;
-  const most = dialectOf(trx) === 'mysql' ? ROWS_PER_INSERT : SQLITE_ROWS_PER_INSERT;
-  const size = Math.max(1, Math.min(most, Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
-  for (let i = 0; i < rows.length; i += size) await trx(table).insert(rows.slice(i, i + size));
-}
-
 /** The seeded doctors and nurses (created on first use). */
 async function staff(db: Knex, now: number): Promise<{ doctors: string[]; nurses: string[]; created: number }> {
   const existing = (await db('users').where('email', 'like', 'seed-%@hms.example.org').whereNull('deleted_at').orderBy('email').select('id', 'role')) as Row[];
   let created = 0;
   if (existing.length === 0) {
     const rows = staffRows(50, 20, now);
-    await insertChunks(db, 'users', rows);
+    await insertRows(db, 'users', rows);
     await indexNative(db, { users: rows.map((r) => String(r.id)) });
     existing.push(...rows);
     created = rows.length;
@@ -78,8 +64,8 @@ async function indexNative(db: Knex, idsByTable: Record<string, string[]>): Prom
       for (const s of e.strings) entries.strings.push({ resource_type: def.type, resource_id: id, ...s });
       for (const t of e.tokens) entries.tokens.push({ resource_type: def.type, resource_id: id, ...t });
     }
-    await insertChunks(db, 'search_string', entries.strings);
-    await insertChunks(db, 'search_token', entries.tokens);
+    await insertRows(db, 'search_string', entries.strings);
+    await insertRows(db, 'search_token', entries.tokens);
     n += entries.strings.length + entries.tokens.length;
   }
   return n;
@@ -109,7 +95,7 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
       // the generator's rows are consistent by construction: MySQL need not check each key
       if (mysql) await trx.raw('SET foreign_key_checks = 0, unique_checks = 0');
       try {
-        for (const table of order) await insertChunks(trx, table, all[table] ?? []);
+        for (const table of order) await insertRows(trx, table, all[table] ?? []);
         return await indexNative(trx, Object.fromEntries(order.map((t) => [t, (all[t] ?? []).map((r) => String(r.id))])));
       } finally {
         if (mysql) await trx.raw('SET foreign_key_checks = 1, unique_checks = 1');

@@ -8,7 +8,7 @@ import type { FhirContext } from '../context.js';
 import { allResourceDefinitions, searchParam, type ResourceDefinition } from '../registry.js';
 import { applyFilters } from '../search/compile.js';
 import { parseDateParam } from '../search/dates.js';
-import type { ParsedParam, Query } from '../search/params.js';
+import { one, type ParsedParam, type Query } from '../search/params.js';
 import { resolveIncludes, type Found } from '../search/includes.js';
 import { definitionOf, present } from '../resource-view.js';
 import { badRequest, gone, notFound } from '../outcome.js';
@@ -32,12 +32,6 @@ function decode(raw: string): Position {
     throw badRequest('Invalid _cursor for $everything: start again from the first page');
   }
 }
-
-const one = (query: Query, k: string): string | undefined => {
-  const v = query[k];
-  if (Array.isArray(v) && v.length > 1) throw badRequest(`${k} may appear only once`);
-  return Array.isArray(v) ? v[0] : v;
-};
 
 const KNOWN = new Set(['_count', '_since', '_type', '_cursor', '_format', '_pretty']);
 

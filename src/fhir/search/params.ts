@@ -113,7 +113,8 @@ function asList(v: unknown): string[] {
   return list as string[];
 }
 
-function one(query: Query, name: string): string | undefined {
+/** The single value of a parameter that may appear at most once (400 otherwise). */
+export function one(query: Query, name: string): string | undefined {
   const list = asList(query[name]);
   if (list.length > 1) throw badRequest(`Search parameter ${name} may appear only once`);
   return list[0];
