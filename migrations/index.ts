@@ -21,6 +21,9 @@ import * as m0106 from './0106_login_attempts.js';
 import * as m0107 from './0107_resource_versioning.js';
 import * as m0108 from './0108_observations.js';
 import * as m0110 from './0110_condition_recorded_date.js';
+import * as m0113 from './0113_care_teams.js';
+import * as m0114 from './0114_care_team_members.js';
+import * as m0115 from './0115_break_glass_grants.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -47,4 +50,7 @@ export const migrations: Record<string, Knex.Migration> = {
   '0107_resource_versioning': m0107,
   '0108_observations': m0108,
   '0110_condition_recorded_date': m0110,
+  '0113_care_teams': m0113,
+  '0114_care_team_members': m0114,
+  '0115_break_glass_grants': m0115,
 };

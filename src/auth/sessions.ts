@@ -2,6 +2,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { findLiveSession, insertSession, revokeSession, touchSession, type SessionUser } from '../db/session-repository.js';
+import { activeGrants } from '../db/break-glass-repository.js';
+import { AuthCache } from './auth-cache.js';
+import { CLINICIAN_ROLES, type UserPrincipal } from './principal.js';
+import { userSubject } from './revocation.js';
 
 /** last_activity is written at most this often per session (it backs the idle timeout). */
 const TOUCH_INTERVAL_MS = 30_000;
@@ -17,68 +21,49 @@ export async function startSession(db: Knex, userId: string, opts: { ip?: string
 
 const sqlTime = (s: string): number => Date.parse(String(s).replace(' ', 'T') + 'Z');
 
-interface CachedSession { session: SessionUser; validUntil: number; lastActivity: number }
+/** A session as cached: the principal and the idle clock this process keeps for it. */
+export interface CachedSession { principal: UserPrincipal; lastActivity: number }
 
-/**
- * Live sessions this process has checked in the last few seconds, so that a burst of requests
- * with one token costs one session lookup. A logout through this process drops the entry at once;
- * a revocation elsewhere (another process, a suspension in the database) is seen within `ttlMs`.
- */
-export class SessionCache {
-  private readonly entries = new Map<string, CachedSession>();
-  /** Tokens logged out here, kept as long as a cached entry could live, so a lookup already in flight cannot put them back. */
-  private readonly revoked = new Map<string, number>();
+export type SessionCache = AuthCache<CachedSession>;
 
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 10_000) {}
-
-  get(tokenHash: string, now: number): CachedSession | undefined {
-    const hit = this.entries.get(tokenHash);
-    if (hit && hit.validUntil > now) return hit;
-    if (hit) this.entries.delete(tokenHash);
-    return undefined;
-  }
-
-  set(tokenHash: string, session: SessionUser, now: number): void {
-    if (this.ttlMs <= 0) return;
-    const revokedUntil = this.revoked.get(tokenHash);
-    if (revokedUntil !== undefined) {
-      if (revokedUntil > now) return;
-      this.revoked.delete(tokenHash);
-    }
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    const validUntil = Math.min(now + this.ttlMs, sqlTime(session.expiresAt));
-    this.entries.set(tokenHash, { session, validUntil, lastActivity: sqlTime(session.lastActivity) });
-  }
-
-  /** Drops a token at once and keeps it out for the cache's lifetime. */
-  forget(tokenHash: string, now = Date.now()): void {
-    this.entries.delete(tokenHash);
-    if (this.ttlMs <= 0) return;
-    if (this.revoked.size >= this.maxEntries) this.revoked.delete(this.revoked.keys().next().value!);
-    this.revoked.set(tokenHash, now + this.ttlMs);
-  }
+/** A cache of session checks: `ttlMs` per entry, used only while `live()` says revocations reach this process. */
+export function sessionCache(ttlMs: number, live: () => boolean = () => true, maxEntries?: number): SessionCache {
+  return new AuthCache<CachedSession>(ttlMs, live, maxEntries);
 }
 
-/** The user behind a live token, refreshing its idle clock; undefined when unknown, expired, idle or revoked. */
-export async function authenticateToken(db: Knex, token: string, idleSeconds: number, cache?: SessionCache): Promise<SessionUser | undefined> {
+async function principalOf(db: Knex, session: SessionUser, now: number): Promise<UserPrincipal> {
+  const grants = CLINICIAN_ROLES.includes(session.role) ? await activeGrants(db, session.userId, new Date(now)) : [];
+  return {
+    kind: 'user', userId: session.userId, role: session.role, sessionId: session.sessionId,
+    ...(session.patientId ? { patientId: session.patientId } : {}), grants,
+  };
+}
+
+/**
+ * The user behind a live token, refreshing its idle clock; undefined when unknown, expired, idle
+ * or revoked. Grants that expire while cached stop counting at their expiry (see fhir/access.ts).
+ */
+export async function authenticateToken(db: Knex, token: string, idleSeconds: number, cache?: SessionCache): Promise<UserPrincipal | undefined> {
   const now = Date.now();
   const tokenHash = hashToken(token);
   const cached = cache?.get(tokenHash, now);
   if (cached && now - cached.lastActivity < idleSeconds * 1000) {
     if (now - cached.lastActivity >= TOUCH_INTERVAL_MS) {
-      await touchSession(db, cached.session.sessionId, new Date(now));
+      await touchSession(db, cached.principal.sessionId, new Date(now));
       cached.lastActivity = now;
     }
-    return cached.session;
+    return cached.principal;
   }
   const session = await findLiveSession(db, tokenHash, new Date(now), idleSeconds);
   if (!session) return undefined;
-  if (!(now - sqlTime(session.lastActivity) < TOUCH_INTERVAL_MS)) {
+  let lastActivity = sqlTime(session.lastActivity);
+  if (!(now - lastActivity < TOUCH_INTERVAL_MS)) {
     await touchSession(db, session.sessionId, new Date(now));
-    session.lastActivity = new Date(now).toISOString().slice(0, 19).replace('T', ' ');
+    lastActivity = now;
   }
-  cache?.set(tokenHash, session, now);
-  return session;
+  const principal = await principalOf(db, session, now);
+  cache?.set(tokenHash, { principal, lastActivity }, userSubject(session.userId), now, sqlTime(session.expiresAt));
+  return principal;
 }
 
 /** Revokes the session of a token; the id of its user when it was live, else undefined. */

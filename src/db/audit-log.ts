@@ -8,14 +8,25 @@ import { v7 as uuidv7 } from 'uuid';
 import { nowSeconds } from './resource-repository.js';
 
 export interface SecurityLogEntry {
+  /** The acting user (users.id), for people. */
   userId?: string | null;
+  /** The acting system (api_clients.id), for SMART Backend Services clients. */
+  clientId?: string | null;
+  /** The role the actor acted in (admin, doctor, nurse, patient, finance, system). */
+  role?: string | null;
   action: string;
   resourceType?: string | null;
   resourceId?: string | null;
+  /** The patient whose data was accessed (one row per patient: the accounting of disclosures). */
+  patientId?: string | null;
   ipAddress?: string | null;
   userAgent?: string | null;
   success: boolean;
   failureReason?: string | null;
+  /** The request id (Fastify's), to tie the rows of one request together. */
+  requestId?: string | null;
+  /** The access was made under a break-glass grant. */
+  breakGlass?: boolean;
   additionalData?: Record<string, unknown> | null;
 }
 
@@ -50,13 +61,14 @@ export class AuditLog {
    * Stores one entry; resolves once it is committed. Given a transaction, the row is written in it,
    * so a data change and its audit row commit (or roll back) together.
    */
-  record(entry: SecurityLogEntry, trx?: Knex.Transaction): Promise<void> {
-    const row = securityLogRow(entry);
-    if (trx) return trx('security_logs').insert(row).then(() => undefined);
-    return new Promise<void>((resolve, reject) => {
+  record(entries: SecurityLogEntry | SecurityLogEntry[], trx?: Knex.Transaction): Promise<void> {
+    const rows = (Array.isArray(entries) ? entries : [entries]).map(securityLogRow);
+    if (rows.length === 0) return Promise.resolve();
+    if (trx) return trx('security_logs').insert(rows).then(() => undefined);
+    return Promise.all(rows.map((row) => new Promise<void>((resolve, reject) => {
       this.pending.push({ row, resolve, reject });
       this.flushing ??= this.drain();
-    });
+    }))).then(() => undefined);
   }
 
   /** Resolves when everything recorded so far is stored. */

@@ -3,13 +3,16 @@ import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { UserSessionModel } from './models.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+import type { Role } from '../auth/principal.js';
 
 export interface SessionUser {
   sessionId: string;
   userId: string;
-  role: string;
+  role: Role;
   lastActivity: string;
   expiresAt: string;
+  /** patients.id of the record linked to the account (role patient), or null. */
+  patientId: string | null;
 }
 
 export async function insertSession(db: Knex, s: { userId: string; tokenHash: string; ip?: string; userAgent?: string; now: Date; ttlSeconds: number }): Promise<void> {
@@ -30,13 +33,14 @@ export async function insertSession(db: Knex, s: { userId: string; tokenHash: st
 export async function findLiveSession(db: Knex, tokenHash: string, now: Date, idleSeconds: number): Promise<SessionUser | undefined> {
   const row = await db('user_sessions as s')
     .join('users as u', 'u.id', 's.user_id')
+    .leftJoin('patients as p', (j) => { j.on('p.user_id', '=', 'u.id').andOnNull('p.deleted_at'); })
     .where('s.session_token', tokenHash)
     .andWhere('s.is_active', true)
     .andWhere('s.expires_at', '>', dateToSqlTimestamp(now))
     .andWhere('s.last_activity', '>', dateToSqlTimestamp(new Date(now.getTime() - idleSeconds * 1000)))
     .andWhere('u.status', 'active')
     .whereNull('u.deleted_at')
-    .first('s.id as sessionId', 'u.id as userId', 'u.role as role', 's.last_activity as lastActivity', 's.expires_at as expiresAt');
+    .first('s.id as sessionId', 'u.id as userId', 'u.role as role', 's.last_activity as lastActivity', 's.expires_at as expiresAt', 'p.id as patientId');
   return row as SessionUser | undefined;
 }
 
@@ -50,4 +54,29 @@ export async function revokeSession(db: Knex, tokenHash: string): Promise<string
   if (!row) return undefined;
   const n = await db('user_sessions').where({ id: row.id, is_active: true }).update({ is_active: false });
   return n > 0 ? row.user_id : undefined;
+}
+
+/** Ends every active session of a user; the number ended. */
+export async function revokeUserSessions(db: Knex, userId: string): Promise<number> {
+  return db('user_sessions').where({ user_id: userId, is_active: true }).update({ is_active: false });
+}
+
+export interface SessionSummary {
+  id: string;
+  ipAddress: string | null;
+  userAgent: string | null;
+  createdAt: string;
+  expiresAt: string;
+  lastActivity: string;
+  active: boolean;
+}
+
+/** A user's sessions, newest first (never their token hashes). */
+export async function listUserSessions(db: Knex, userId: string, limit = 100): Promise<SessionSummary[]> {
+  const rows = (await db('user_sessions').where({ user_id: userId }).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+    .select('id', 'ip_address', 'user_agent', 'created_at', 'expires_at', 'last_activity', 'is_active')) as Record<string, unknown>[];
+  return rows.map((r) => ({
+    id: String(r.id), ipAddress: (r.ip_address as string | null) ?? null, userAgent: (r.user_agent as string | null) ?? null,
+    createdAt: String(r.created_at), expiresAt: String(r.expires_at), lastActivity: String(r.last_activity), active: Boolean(Number(r.is_active)),
+  }));
 }

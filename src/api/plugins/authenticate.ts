@@ -1,20 +1,35 @@
-/** Bearer-token authentication of API requests, and the security-log writer bound to a request. */
+/**
+ * Authentication of API requests (a person's session token or a system's access token), the
+ * admin-only guard, and the security-log writer bound to a request.
+ */
 import fp from 'fastify-plugin';
 import type { Knex } from 'knex';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
-import { authenticateToken, SessionCache } from '../../auth/sessions.js';
-import type { SessionUser } from '../../db/session-repository.js';
+import { authenticateToken, sessionCache, type SessionCache } from '../../auth/sessions.js';
+import { AuthCache } from '../../auth/auth-cache.js';
+import { authenticateClientToken, CLIENT_TOKEN_PREFIX, type ClientTokenCache } from '../../auth/client-tokens.js';
+import { localBus, redisBus, type RevocationBus } from '../../auth/revocation.js';
+import { isAdmin, roleOf, type ClientPrincipal, type Principal } from '../../auth/principal.js';
+import type { SecurityLogEntry } from '../../db/audit-log.js';
+import { dialectOf } from '../../db/dialect.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    user?: SessionUser;
+    /** Who is asking (set by requireAuth). */
+    principal?: Principal;
   }
   interface FastifyInstance {
-    /** Sessions checked recently by this process (HMS_SESSION_CACHE seconds). */
+    /** Revocations every process hears (user and client subjects). */
+    revocations: RevocationBus;
+    /** Session checks recently made by this process (HMS_SESSION_CACHE seconds). */
     sessionCache: SessionCache;
-    /** preHandler that answers 401 unless the request carries a live session token. */
-    requireUser: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** Client token checks recently made by this process. */
+    clientTokenCache: ClientTokenCache;
+    /** onRequest hook: 401 unless the request carries a live session or client access token. */
+    requireAuth: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** preHandler (after requireAuth): 403 unless the caller is a logged-in admin. */
+    requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   }
 }
 
@@ -25,38 +40,77 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** Writes a security_logs row for this request (who, from where, which resource). */
-export async function auditRequest(
-  request: FastifyRequest,
-  event: { action: string; resourceType?: string; resourceId?: string; success: boolean; reason?: string; data?: Record<string, unknown>; userId?: string },
-  trx?: Knex.Transaction,
-): Promise<void> {
+/** What an audit row of a request records beyond who and from where. */
+export type RequestAuditEvent = Omit<SecurityLogEntry, 'userId' | 'clientId' | 'role' | 'ipAddress' | 'userAgent' | 'requestId'> & {
+  /** The user the event is about when no one is authenticated (a login). */
+  userId?: string;
+};
+
+/** The security_logs entry of an event of this request (who, from where, which resource). */
+export function requestAuditEntry(request: FastifyRequest, event: RequestAuditEvent): SecurityLogEntry {
   const params = (request.params ?? {}) as { type?: string; id?: string };
-  await request.server.auditLog.record({
-    userId: event.userId ?? request.user?.userId ?? null,
+  const p = request.principal;
+  return {
+    userId: event.userId ?? (p?.kind === 'user' ? p.userId : null),
+    clientId: p?.kind === 'client' ? p.clientId : null,
+    role: p ? roleOf(p) : null,
     action: event.action,
     resourceType: event.resourceType ?? params.type ?? null,
     resourceId: event.resourceId ?? params.id ?? null,
+    patientId: event.patientId ?? null,
     ipAddress: request.ip,
     userAgent: request.headers['user-agent'] ?? null,
     success: event.success,
-    failureReason: event.reason ?? null,
-    additionalData: { method: request.method, route: request.routeOptions.url ?? null, ...(event.data ?? {}) },
-  }, trx);
+    failureReason: event.failureReason ?? null,
+    requestId: request.id,
+    breakGlass: event.breakGlass ?? false,
+    additionalData: { method: request.method, route: request.routeOptions.url ?? null, ...(event.additionalData ?? {}) },
+  };
+}
+
+/**
+ * Writes security_logs rows for this request; inside `trx` when given (a data change and its audit
+ * rows commit together). A failed audit write fails the request with 503: no access goes unaudited.
+ */
+export async function auditRequest(request: FastifyRequest, events: RequestAuditEvent | RequestAuditEvent[], trx?: Knex.Transaction): Promise<void> {
+  const entries = (Array.isArray(events) ? events : [events]).map((e) => requestAuditEntry(request, e));
+  try {
+    await request.server.auditLog.record(entries, trx);
+  } catch (err) {
+    request.log.error({ err }, 'security log write failed');
+    throw new FhirError(503, 'The security log could not be written, so the request was not carried out; retry later', 'transient', { 'Retry-After': '5' });
+  }
 }
 
 const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Bearer realm="hms"' };
 
 export default fp(async (app) => {
-  app.decorateRequest('user', undefined);
-  app.decorate('sessionCache', new SessionCache(app.config.HMS_SESSION_CACHE * 1000));
-  app.decorate('requireUser', async (request: FastifyRequest) => {
+  const cfg = app.config;
+  // the embedded default is one process; MySQL may have many, which hear revocations over Redis only
+  const bus = cfg.REDIS_URL ? redisBus(cfg.REDIS_URL, app.log) : localBus(dialectOf(app.db) === 'sqlite');
+  app.decorate('revocations', bus);
+  const ttl = cfg.HMS_SESSION_CACHE * 1000;
+  app.decorate('sessionCache', sessionCache(ttl, () => bus.live));
+  app.decorate('clientTokenCache', new AuthCache<ClientPrincipal>(ttl, () => bus.live));
+  bus.subscribe((subject) => {
+    app.sessionCache.revoke(subject);
+    app.clientTokenCache.revoke(subject);
+  });
+  app.addHook('onClose', async () => bus.close());
+
+  app.decorateRequest('principal', undefined);
+  app.decorate('requireAuth', async (request: FastifyRequest) => {
     const token = bearerToken(request);
-    const user = token ? await authenticateToken(app.db, token, app.config.HMS_SESSION_IDLE, app.sessionCache) : undefined;
-    if (!user) {
-      await auditRequest(request, { action: 'unauthenticated', success: false, reason: token ? 'invalid, expired or revoked token' : 'no bearer token' });
+    let principal: Principal | undefined;
+    if (token?.startsWith(CLIENT_TOKEN_PREFIX)) principal = await authenticateClientToken(app.db, token, app.clientTokenCache);
+    else if (token) principal = await authenticateToken(app.db, token, cfg.HMS_SESSION_IDLE, app.sessionCache);
+    if (!principal) {
+      await auditRequest(request, { action: 'unauthenticated', success: false, failureReason: token ? 'invalid, expired or revoked token' : 'no bearer token' });
       throw new FhirError(401, token ? 'The bearer token is invalid, expired or revoked: log in again' : 'Authentication required: send Authorization: Bearer <token> (POST /auth/login)', 'login', UNAUTHORIZED_HEADERS);
     }
-    request.user = user;
+    request.principal = principal;
+  });
+  app.decorate('requireAdmin', async (request: FastifyRequest) => {
+    if (!isAdmin(request.principal)) throw new FhirError(403, 'Only administrators may do this', 'forbidden');
   });
 }, { name: 'hms-authenticate', dependencies: ['hms-database'] });

@@ -62,9 +62,9 @@ export default fp(async (app) => {
     const error = toFhirError(err);
     if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: (err as FastifyError).code }, 'request refused');
-    if (request.url.startsWith('/fhir') && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata') {
+    if (/^\/(fhir|admin)(\/|$)/.test(request.url) && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata') {
       // status and issue code only: diagnostics quote client input (search values, identifiers)
-      await auditRequest(request, { action: 'refused', success: false, reason: `${error.status} ${error.issues[0]?.code ?? ''}` }).catch((e) => request.log.error({ err: e }, 'audit failed'));
+      await auditRequest(request, { action: 'refused', success: false, failureReason: `${error.status} ${error.issues[0]?.code ?? ''}` }).catch(() => undefined);
     }
     return sendOutcome(reply, error);
   });

@@ -35,12 +35,12 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     const client = { ip: request.ip, email, userId: user?.id };
     const gate = await loginGate(app.db, client, cfg);
     if (!gate.allowed) {
-      await auditRequest(request, { action: 'login-throttled', success: false, reason: 'too many failed logins', userId: user?.id });
+      await auditRequest(request, { action: 'login-throttled', success: false, failureReason: 'too many failed logins', userId: user?.id });
       throw new FhirError(429, 'Too many failed logins: try again later', 'throttled', { 'Retry-After': String(gate.retryAfter) });
     }
     const ok = await verifyPassword(password, user?.status === 'active' ? user.password_hash : undefined, cfg.HMS_BCRYPT_COST);
     if (!ok || !user) {
-      await auditRequest(request, { action: 'login', success: false, reason: user ? 'wrong password or inactive account' : 'unknown email', userId: user?.id });
+      await auditRequest(request, { action: 'login', success: false, failureReason: user ? 'wrong password or inactive account' : 'unknown email', userId: user?.id });
       throw new FhirError(401, INVALID, 'login');
     }
     await loginSucceeded(app.db, client);

@@ -26,10 +26,10 @@ export function fhirContext(request: FastifyRequest): FhirContext {
   return {
     db: request.server.db,
     baseUrl: baseUrl(request),
-    userId: request.user?.userId,
+    userId: request.principal?.kind === 'user' ? request.principal.userId : undefined,
     strict: preferences(request).handling === 'strict',
     maxCount: request.server.config.HMS_MAX_COUNT,
-    audit: (e, trx) => auditRequest(request, { action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, success: e.success, reason: e.reason, data: e.data }, trx),
+    audit: (e, trx) => auditRequest(request, { action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, success: e.success, failureReason: e.reason, additionalData: e.data }, trx),
   };
 }
 

@@ -77,7 +77,7 @@ function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
 
 /** Registers the authenticated FHIR routes (everything under /fhir but metadata). */
 export default async function fhirRoutes(app: FastifyInstance): Promise<void> {
-  app.addHook('onRequest', app.requireUser);
+  app.addHook('onRequest', app.requireAuth);
   app.addHook('onRequest', async (request) => negotiate(request));
   app.addHook('preValidation', async (request) => {
     if ((request.method === 'POST' && !request.url.includes('/_search')) || request.method === 'PUT') requireJsonBody(request);
