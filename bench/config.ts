@@ -8,8 +8,28 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 /** The only database names the benchmark will use, create or drop. */
 const BENCH_DB_NAME = /^hms_bench[A-Za-z0-9_]{0,54}$/;
 
-export const SCENARIOS = ['read', 'search', 'create', 'observation', 'everything'] as const;
+export const SCENARIOS = [
+  'read', 'search', 'create', 'observation', 'everything',
+  'read-doctor', 'read-patient', 'read-system', 'search-doctor', 'search-patient', 'search-system',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Who an access scenario asks as (the other scenarios ask as an admin). */
+export type Asker = 'admin' | 'doctor' | 'patient' | 'system';
+
+/**
+ * The access scenarios: a read or name search of the admin scenario, asked as an assigned doctor,
+ * as a patient or as a system client (all authorized and audited), compared with the admin
+ * scenario of the same run (the access check's cost) and with its floor.
+ */
+export const ACCESS_SCENARIOS: Partial<Record<ScenarioName, { base: 'read' | 'search'; as: Exclude<Asker, 'admin'> }>> = {
+  'read-doctor': { base: 'read', as: 'doctor' },
+  'read-patient': { base: 'read', as: 'patient' },
+  'read-system': { base: 'read', as: 'system' },
+  'search-doctor': { base: 'search', as: 'doctor' },
+  'search-patient': { base: 'search', as: 'patient' },
+  'search-system': { base: 'search', as: 'system' },
+};
 /** Scenarios measured again at every data scale (their latency must not grow with the data). */
 export const SCALED_SCENARIOS: readonly ScenarioName[] = ['observation', 'everything'];
 
@@ -38,6 +58,8 @@ export interface BenchConfig {
   profile: boolean;
   /** The read ratio (HMS req/s / floor req/s) below which the run fails. */
   readTarget: number;
+  /** The access ratio (as a doctor, patient or system ÷ as admin) below which the run fails. */
+  accessTarget: number;
 }
 
 /** A configuration problem: printed as one line, exit status 2. */
@@ -102,6 +124,8 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
   }
   const readTarget = Number(env.BENCH_READ_TARGET ?? 0.5);
   if (!(readTarget >= 0)) throw new BenchConfigError(`BENCH_READ_TARGET must be a number >= 0 (got '${env.BENCH_READ_TARGET}')`);
+  const accessTarget = Number(env.BENCH_ACCESS_TARGET ?? 0.85);
+  if (!(accessTarget >= 0)) throw new BenchConfigError(`BENCH_ACCESS_TARGET must be a number >= 0 (got '${env.BENCH_ACCESS_TARGET}')`);
   const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
   if (!/^rediss?:\/\//.test(redisUrl)) throw new BenchConfigError(`REDIS_URL must start with redis:// (got '${redisUrl}')`);
   const duration = positiveInt(env, 'BENCH_DURATION', 10);
@@ -118,5 +142,6 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
     profile: flag(env, 'BENCH_PROFILE'),
     readTarget,
+    accessTarget,
   };
 }

@@ -5,7 +5,7 @@
  * the database executed per request (from SHOW GLOBAL STATUS deltas).
  */
 import autocannon from 'autocannon';
-import type { ScenarioName } from './config.js';
+import { ACCESS_SCENARIOS, type Asker, type ScenarioName } from './config.js';
 import { cpuSeconds, machineBusySeconds } from './processes.js';
 import { LOADTEST_FAMILY } from './seed.js';
 
@@ -21,20 +21,28 @@ export interface LoadRequest {
 }
 
 export interface ScenarioInputs {
-  /** Seeded patient ids to read. */
+  /** Seeded patient ids to read (as admin and as a system). */
   ids: string[];
   /** The observation scenario: a LOINC code and the date observations are searched from. */
   observation: { code: string; since: string };
   /** Family-name prefixes of seeded patients to search for. */
   prefixes: string[];
-  /** Bearer token of an HMS session. */
+  /** Bearer token of an HMS admin session. */
   token: string;
+  /** The other askers of the access scenarios: their bearer token and the patient ids they read. */
+  askers?: Partial<Record<Exclude<Asker, 'admin'>, { token: string; ids: string[] }>>;
 }
 
 const any = <T>(list: T[]): T => list[Math.floor(Math.random() * list.length)]!;
 
 /** The request of a scenario against HMS and against the floor. */
 export function scenarioRequests(name: ScenarioName, inputs: ScenarioInputs): Record<Side, LoadRequest> {
+  const access = ACCESS_SCENARIOS[name];
+  if (access) {
+    const asker = inputs.askers?.[access.as];
+    if (!asker) throw new Error(`scenario ${name} needs a ${access.as} to ask as`);
+    return scenarioRequests(access.base, { ...inputs, token: asker.token, ids: asker.ids });
+  }
   const hmsHeaders = { authorization: `Bearer ${inputs.token}`, accept: 'application/fhir+json' };
   const floorHeaders = { accept: 'application/json' };
   switch (name) {
@@ -61,6 +69,7 @@ export function scenarioRequests(name: ScenarioName, inputs: ScenarioInputs): Re
         floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/everything/${any(inputs.ids)}` },
       };
     case 'create':
+    default: // the access scenarios were mapped onto their base above
       return {
         hms: {
           method: 'POST', headers: { ...hmsHeaders, 'content-type': 'application/fhir+json' }, path: () => '/fhir/Patient',

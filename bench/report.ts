@@ -15,6 +15,8 @@ export interface ScenarioResult {
   floor: Measurement;
   /** HMS req/s ÷ floor req/s */
   ratio: number;
+  /** Access scenarios: HMS req/s ÷ HMS req/s of the same request as admin (the access check's cost). */
+  vsAdmin?: number;
 }
 
 export interface BenchResults {
@@ -29,6 +31,7 @@ export interface BenchResults {
   /** p50 latency of each scaled scenario at the smallest and at each larger scale. */
   scaling: ScaleGrowth[];
   target: { scenario: 'read'; minRatio: number; ratio?: number; met?: boolean };
+  accessTarget?: { minRatioToAdmin: number; met: boolean };
   problems: string[];
   /** Conditions that make the figures less trustworthy (e.g. other processes using CPU). */
   warnings: string[];
@@ -76,6 +79,16 @@ export function detailsTable(results: ScenarioResult[]): string {
     }
   }
   return table(['run', 'requests', 'server CPU', 'DB CPU', 'autocannon CPU', 'other CPU', 'machine CPU', 'SQL statements per request'], rows);
+}
+
+/** The access scenarios beside their admin scenario: throughput, latency, and the ratios to admin and to the floor. */
+export function accessTable(results: ScenarioResult[]): string {
+  const rows = results.filter((r) => r.vsAdmin !== undefined).map((r) => {
+    const base = r.scenario.replace(/-.*/, '');
+    const admin = results.find((x) => x.scenario === base && x.scale === r.scale)!;
+    return [r.scenario, num(r.hms.reqPerSec), ms(r.hms.latencyMs.p50), ms(r.hms.latencyMs.p99), num(admin.hms.reqPerSec), num(r.vsAdmin, 2), num(r.ratio, 2), num(admin.ratio, 2)];
+  });
+  return table(['asked as', 'req/s', 'p50 ms', 'p99 ms', 'admin req/s', 'vs admin', 'vs floor', 'admin vs floor'], rows);
 }
 
 export interface ScaleGrowth { scenario: ScenarioName; base: { patients: number; p50: number }; at: { patients: number; p50: number; growth: number }[] }

@@ -25,11 +25,12 @@ import type { Knex } from 'knex';
 import { createAdmin } from '../src/auth/admin.js';
 import { startSession } from '../src/auth/sessions.js';
 import { packageVersion } from '../src/version.js';
-import { BenchConfigError, loadBenchConfig, SCALED_SCENARIOS, type BenchConfig, type ScenarioName } from './config.js';
+import { ACCESS_SCENARIOS, BenchConfigError, loadBenchConfig, SCALED_SCENARIOS, type BenchConfig, type ScenarioName } from './config.js';
+import { askers, refreshSystemToken, type Askers } from './askers.js';
 import { ensureDatabase, familyPrefixes, openMigrated, purgeLoadLeftovers, seededCount, seededIds, seedTo, type SeedStats } from './seed.js';
 import { databaseServerPid, freePort, logErrorCounts, machineBusySeconds, runNode, startServer, type ChildServer } from './processes.js';
 import { measure, scenarioRequests, STATUS_COUNTERS, warmUp, type LoadRequest, type Side, type StatusCounters } from './measure.js';
-import { detailsTable, growthTable, resultsTable, scaleGrowth, writeResults, type BenchResults, type ScenarioResult } from './report.js';
+import { accessTable, detailsTable, growthTable, resultsTable, scaleGrowth, writeResults, type BenchResults, type ScenarioResult } from './report.js';
 import { formatProfile, newestProfile, summarizeProfile } from './profile.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -136,6 +137,7 @@ async function main(): Promise<number> {
     await db.destroy();
     throw err;
   }
+  const others: Askers | undefined = cfg.scenarios.some((s) => ACCESS_SCENARIOS[s]) ? await askers(db) : undefined;
   const prefixes = familyPrefixes();
   const observation = { code: '8867-4', since: new Date(Date.now() - 400 * 86_400_000).toISOString().slice(0, 10) };
 
@@ -163,6 +165,8 @@ async function main(): Promise<number> {
     const hmsEnv = {
       ...process.env, DATABASE_URL: cfg.databaseUrl, REDIS_URL: cfg.redisUrl, HOST: '127.0.0.1',
       LOG_LEVEL: 'warn', HMS_DB_POOL_MAX: String(cfg.pool), HMS_BASE_URL: '',
+      // one bench user makes thousands of requests a second: the limiter stays in the path, never trips
+      HMS_RATE_LIMIT: '1000000000',
     };
     // `hms serve` refuses to start with pending migrations: apply them with the CLI's own code
     // (the sources may have changed since this process loaded them)
@@ -192,6 +196,11 @@ async function main(): Promise<number> {
     await smoke('floor read', `${servers.floor.url}/floor/patient/${ids[0]}`, {}, (b) => (b as { id?: string }).id === ids[0]);
     await smoke('HMS search', `${servers.hms.url}/fhir/Patient?name=${prefixes[0]}`, auth, (b) => ((b as { entry?: unknown[] }).entry?.length ?? 0) > 0);
     await smoke('floor search', `${servers.floor.url}/floor/patient?name=${prefixes[0]}`, {}, (b) => Array.isArray(b) && b.length > 0);
+    if (others) {
+      for (const [as, a] of Object.entries(others.inputs)) {
+        await smoke(`HMS read as ${as}`, `${servers.hms.url}/fhir/Patient/${a.ids[0]}`, { authorization: `Bearer ${a.token}`, accept: 'application/fhir+json' }, (b) => (b as { id?: string }).id === a.ids[0]);
+      }
+    }
 
     // 6: the measurements, at each data scale
     const dbPid = databaseServerPid();
@@ -209,9 +218,15 @@ async function main(): Promise<number> {
         // seeding takes longer than the session's idle timeout: a fresh session for the next measurements
         token = await startSession(db, userId, { ttlSeconds: 4 * 3600, userAgent: 'hms-bench' });
       }
-      const requests = scenarioRequests(scenario, { ids, prefixes, token, observation });
+      const access = ACCESS_SCENARIOS[scenario];
+      // a system token lives at most 300 s: a fresh one for each measurement
+      if (access?.as === 'system' && others) await refreshSystemToken(db, others);
+      const requests = scenarioRequests(scenario, { ids, prefixes, token, observation, askers: others?.inputs });
       const bySide = {} as Record<Side, ScenarioResult['hms']>;
-      for (const side of ['hms', 'floor'] as const) {
+      // an access scenario has the floor of its base scenario, measured in this run
+      const baseFloor = access ? results.find((r) => r.scenario === access.base && r.scale === scale)?.floor : undefined;
+      if (baseFloor) bySide.floor = baseFloor;
+      for (const side of (baseFloor ? ['hms'] : ['hms', 'floor']) as Side[]) {
         const server = servers[side]!;
         const request: LoadRequest = requests[side];
         const opts = { url: server.url, connections: cfg.connections, duration: cfg.duration, request, serverPid: server.pid, databasePid: dbPid, status: statusCounters };
@@ -229,7 +244,11 @@ async function main(): Promise<number> {
           warnings.push(`${scenario} on ${side}: other processes used ${m.cpuCores.other!.toFixed(2)} cores of ${machine.cpus} during the measurement; its figures are unreliable`);
         }
       }
-      results.push({ scenario, scale, patients: cfg.patients * scale, hms: bySide.hms, floor: bySide.floor, ratio: bySide.hms.reqPerSec / bySide.floor.reqPerSec });
+      const admin = access ? results.find((r) => r.scenario === access.base && r.scale === scale) : undefined;
+      results.push({
+        scenario, scale, patients: cfg.patients * scale, hms: bySide.hms, floor: bySide.floor, ratio: bySide.hms.reqPerSec / bySide.floor.reqPerSec,
+        ...(admin ? { vsAdmin: bySide.hms.reqPerSec / admin.hms.reqPerSec } : {}),
+      });
     }
   } finally {
     await db.destroy();
@@ -248,6 +267,8 @@ async function main(): Promise<number> {
   const read = results.find((r) => r.scenario === 'read');
   const growth = scaleGrowth(results);
   const met = read ? read.ratio >= cfg.readTarget : undefined;
+  const accessMissed = results.filter((r) => r.vsAdmin !== undefined && r.vsAdmin < cfg.accessTarget);
+  for (const r of accessMissed) problems.push(`${r.scenario}: ${(r.vsAdmin! * 100).toFixed(0)} % of the admin's throughput, below the access target ${(cfg.accessTarget * 100).toFixed(0)} %`);
   const verdict = problems.length === 0 && met !== false ? 'pass' : 'fail';
   const out: BenchResults = {
     date: new Date().toISOString(),
@@ -259,6 +280,7 @@ async function main(): Promise<number> {
     scenarios: results,
     scaling: growth,
     target: { scenario: 'read', minRatio: cfg.readTarget, ratio: read?.ratio, met },
+    accessTarget: { minRatioToAdmin: cfg.accessTarget, met: accessMissed.length === 0 },
     problems,
     warnings,
     verdict,
@@ -281,6 +303,7 @@ async function main(): Promise<number> {
 
   log('\n' + resultsTable(results));
   log('\n' + detailsTable(results));
+  if (results.some((r) => r.vsAdmin !== undefined)) log('\n' + accessTable(results));
   if (growth.length) log('\n' + growthTable(growth));
   const file = join(RESULTS_DIR, 'latest.json');
   writeResults(file, out);

@@ -11,6 +11,7 @@ import { seedDatabase } from '../src/db/seed/seed-all.js';
 import { SEED_FAMILIES } from '../src/db/seed/generate.js';
 import type { SeedStats } from '../src/db/seed/index.js';
 import type { BenchConfig } from './config.js';
+import { AUDIT_GENESIS_HASH } from '../src/db/audit-hash.js';
 
 export type { SeedStats };
 
@@ -85,6 +86,8 @@ export async function purgeLoadLeftovers(db: Knex): Promise<number> {
     await db(table).where('resource_type', 'Patient').whereIn('resource_id', created.clone()).delete();
   }
   const removed = await db('patients').where('last_name', LOADTEST_FAMILY).delete();
+  // a fresh log for a fresh run, and a fresh chain with it (the bench database only: hms_bench*)
   await db('security_logs').truncate();
+  await db('audit_chain').where({ id: 1 }).update({ last_seq: 0, last_hash: AUDIT_GENESIS_HASH });
   return removed;
 }

@@ -13,8 +13,8 @@ export async function up(knex: Knex): Promise<void> {
     t.string('patient_id', 36).notNullable();
     t.string('status', 20).notNullable(); // proposed | active | suspended | inactive | entered-in-error
     t.string('name', 255);
-    timestampColumn(t, 'period_start').nullable();
-    timestampColumn(t, 'period_end').nullable();
+    t.datetime('period_start', { useTz: false }).nullable();
+    t.datetime('period_end', { useTz: false }).nullable();
     t.integer('version_id').notNullable().defaultTo(1);
     timestampColumn(t, 'created_at').nullable();
     timestampColumn(t, 'updated_at').nullable();

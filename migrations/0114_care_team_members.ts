@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { createSeedTable, indexName, timestampColumn } from './helpers.js';
+import { createSeedTable, indexName } from './helpers.js';
 
 /**
  * Extension: the Practitioner members of care teams (CareTeam.participant.member that are users
@@ -12,8 +12,8 @@ export async function up(knex: Knex): Promise<void> {
     t.string('care_team_id', 36).notNullable();
     t.integer('position').notNullable();
     t.string('user_id', 36).notNullable();
-    timestampColumn(t, 'period_start').nullable();
-    timestampColumn(t, 'period_end').nullable();
+    t.datetime('period_start', { useTz: false }).nullable();
+    t.datetime('period_end', { useTz: false }).nullable();
     t.primary(['care_team_id', 'position']);
     t.index(['user_id', 'care_team_id'], ix('idx_user_team'));
     t.foreign('care_team_id').references('id').inTable('care_teams').onDelete('CASCADE');

@@ -21,9 +21,16 @@ import * as m0106 from './0106_login_attempts.js';
 import * as m0107 from './0107_resource_versioning.js';
 import * as m0108 from './0108_observations.js';
 import * as m0110 from './0110_condition_recorded_date.js';
+import * as m0111 from './0111_security_log_columns.js';
+import * as m0112 from './0112_audit_chain.js';
 import * as m0113 from './0113_care_teams.js';
 import * as m0114 from './0114_care_team_members.js';
 import * as m0115 from './0115_break_glass_grants.js';
+import * as m0116 from './0116_api_clients.js';
+import * as m0117 from './0117_client_assertions.js';
+import * as m0118 from './0118_client_tokens.js';
+import * as m0119 from './0119_patient_assignments.js';
+import * as m0120 from './0120_patient_assignment_triggers.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -50,7 +57,14 @@ export const migrations: Record<string, Knex.Migration> = {
   '0107_resource_versioning': m0107,
   '0108_observations': m0108,
   '0110_condition_recorded_date': m0110,
+  '0111_security_log_columns': m0111,
+  '0112_audit_chain': m0112,
   '0113_care_teams': m0113,
   '0114_care_team_members': m0114,
   '0115_break_glass_grants': m0115,
+  '0116_api_clients': m0116,
+  '0117_client_assertions': m0117,
+  '0118_client_tokens': m0118,
+  '0119_patient_assignments': m0119,
+  '0120_patient_assignment_triggers': m0120,
 };

@@ -1,5 +1,5 @@
 /**
- * The `hms` command: start (embedded all-in-one), serve, migrate, create-admin, seed.
+ * The `hms` command: start (embedded all-in-one), serve, migrate, create-admin, create-user, seed, audit verify, policy.
  * Entry file only: it parses arguments and starts things.
  */
 import { parseArgs } from 'node:util';
@@ -8,7 +8,10 @@ import { createDb, migrateLatest } from './db/knex.js';
 import { startServer } from './api/server.js';
 import { startLocalRunner } from './workers/local-runner.js';
 import { createAdmin } from './auth/admin.js';
+import { createUser, toolActor } from './auth/accounts.js';
+import { FhirError } from './fhir/outcome.js';
 import { seedDatabase } from './db/seed/seed-all.js';
+import { parseAnchor, verifyAuditChain } from './db/audit-chain.js';
 
 const USAGE = `Usage: hms <command> [options]
 
@@ -18,8 +21,18 @@ Commands:
   migrate                     apply pending database migrations
   create-admin --email E --password P [--name N]
                               create an admin user (works while the server runs)
+  create-user --email E --password P --role R --name N [--patient ID]
+              [--department D] [--specialization S] [--phone T]
+                              create a user (admin, doctor, nurse, patient, finance); a doctor
+                              or nurse is also a FHIR Practitioner (works while the server runs)
   seed --patients N           add N synthetic patients with their records (visits, vitals, labs,
                               conditions, prescriptions, invoices, coverage, appointments)
+  audit verify [--anchor SEQ:HASH]
+                              walk the security log's hash chain (works while the server runs):
+                              exit 0 when intact, 1 with the first broken row; --anchor also
+                              checks a head printed by an earlier verify
+  policy                      print the access policy (role x resource type x interaction) as
+                              the Markdown table docs/security.md carries
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -111,6 +124,37 @@ async function main(argv: string[]): Promise<void> {
       }
       return;
     }
+    case 'create-user': {
+      const { values } = parseArgs({
+        args: rest,
+        options: Object.fromEntries(['email', 'password', 'role', 'name', 'patient', 'department', 'specialization', 'phone'].map((k) => [k, { type: 'string' as const }])),
+      });
+      const missing = ['email', 'password', 'role', 'name'].filter((k) => !values[k]);
+      if (missing.length) fail(`create-user needs ${missing.map((k) => `--${k}`).join(', ')}`);
+      const db = createDb(config);
+      try {
+        await migrateLatest(db);
+        const patient = values.patient === undefined ? undefined : `Patient/${String(values.patient).replace(/^Patient\//, '')}`;
+        const user = await createUser({ db, bcryptCost: config.HMS_BCRYPT_COST }, toolActor(db), {
+          email: String(values.email), password: String(values.password), role: String(values.role), name: String(values.name), patient,
+          department: values.department as string | undefined, specialization: values.specialization as string | undefined, phone: values.phone as string | undefined,
+        });
+        process.stdout.write(`Created ${user.role} ${user.email} (id ${user.id}${user.practitioner ? `, ${user.practitioner}` : ''}${user.patient ? `, linked to ${user.patient}` : ''})\n`);
+      } catch (err) {
+        fail(err instanceof FhirError ? `${err.message} (${err.status})` : (err as Error).message);
+      } finally {
+        await db.destroy();
+      }
+      return;
+    }
+    case 'policy': {
+      // the registry's definitions describe the subsets, element groups and views the policy names
+      await import('./fhir/resources/index.js');
+      const { POLICY_TYPES, policyMarkdown } = await import('./auth/policy.js');
+      const { describePolicyName } = await import('./fhir/access.js');
+      process.stdout.write(`${policyMarkdown(POLICY_TYPES, describePolicyName)}\n`);
+      return;
+    }
     case 'seed': {
       const { values } = parseArgs({ args: rest, options: { patients: { type: 'string', default: '100' }, batch: { type: 'string', default: '200' } } });
       const patients = Number(values.patients);
@@ -125,6 +169,28 @@ async function main(argv: string[]): Promise<void> {
           progress: (done, rows) => { if (done % 2000 === 0) process.stdout.write(`  ${done} patients, ${rows} rows\n`); },
         });
         process.stdout.write(`Seeded ${stats.patients} patients: ${stats.rows} rows + ${stats.indexRows} search index rows in ${stats.seconds.toFixed(1)} s (${Math.round(stats.rowsPerSecond)} rows/s)\n`);
+      } finally {
+        await db.destroy();
+      }
+      return;
+    }
+    case 'audit': {
+      const [sub, ...args] = rest;
+      if (sub !== 'verify') fail(`audit needs the subcommand verify (hms audit verify [--anchor SEQ:HASH])`);
+      const { values } = parseArgs({ args, options: { anchor: { type: 'string' } } });
+      const anchor = values.anchor === undefined ? undefined : parseAnchor(values.anchor);
+      if (values.anchor !== undefined && !anchor) fail('audit verify --anchor needs SEQ:HASH (a head printed by an earlier verify)');
+      const db = createDb(config);
+      try {
+        if (!(await db.schema.hasTable('audit_chain'))) fail("the security log has no hash chain yet: run 'hms migrate' first");
+        const result = await verifyAuditChain(db, { anchor });
+        if (result.intact) {
+          process.stdout.write(`Audit chain intact: ${result.rows} rows verified (head seq ${result.head!.seq}, hash ${result.head!.hash})\n`);
+        } else {
+          const b = result.break!;
+          process.stdout.write(`Audit chain broken at ${b.id ? `row ${b.id}` : 'the head'}${b.seq !== undefined ? ` (seq ${b.seq})` : ''}: ${b.reason}\n  ${b.message}\n  ${result.rows} rows verified before it\n`);
+          process.exitCode = 1;
+        }
       } finally {
         await db.destroy();
       }

@@ -20,8 +20,19 @@ export interface Config {
   HMS_LOGIN_MAX_FAILURES: number;
   HMS_LOGIN_MAX_FAILURES_PER_IP: number;
   HMS_LOGIN_WINDOW: number;
+  HMS_BREAK_GLASS_MINUTES: number;
   HMS_MAX_COUNT: number;
   HMS_DB_POOL_MAX: number;
+  HMS_STATEMENT_TIMEOUT: number;
+  HMS_SEARCH_MAX_PARAMS: number;
+  HMS_SEARCH_MAX_REPEATS: number;
+  HMS_SEARCH_MAX_VALUES: number;
+  HMS_SEARCH_MAX_INCLUDES: number;
+  HMS_RATE_LIMIT: number;
+  HMS_RATE_LIMIT_WINDOW: number;
+  HMS_CORS_ORIGINS?: string;
+  HMS_CLIENT_TOKEN_TTL: number;
+  HMS_JWKS_URL_ALLOWLIST?: string;
 }
 
 /** Thrown when an environment variable does not satisfy the config schema. */

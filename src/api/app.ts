@@ -15,10 +15,17 @@ import redisPlugin from './plugins/redis.js';
 import errorsPlugin, { sendOutcome, toFhirError } from './plugins/errors.js';
 import fhirJsonPlugin from './plugins/fhir-json.js';
 import authenticatePlugin from './plugins/authenticate.js';
+import httpSurfacePlugin from './plugins/http-surface.js';
+import { DOCS_CSP } from './plugins/security-headers.js';
 import healthRoutes from './routes/health.js';
 import authRoutes from './routes/auth.js';
+import tokenRoutes from './routes/token.js';
+import smartConfigurationRoutes from './routes/smart-configuration.js';
+import adminClientRoutes from './routes/admin-clients.js';
+import adminUserRoutes from './routes/admin-users.js';
 import metadataRoutes from './routes/metadata.js';
 import fhirRoutes from './routes/fhir.js';
+import adminBreakGlassRoutes from './routes/admin-break-glass.js';
 import { loggerOptions } from '../logger.js';
 
 export interface BuildOptions {
@@ -49,6 +56,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(errorsPlugin);
   await app.register(fhirJsonPlugin);
   await app.register(authenticatePlugin);
+  await app.register(httpSurfacePlugin);
   await app.register(swagger, {
     openapi: {
       info: { title: 'HMS FHIR R4 API', version: packageVersion, description: 'FHIR R4 interoperability service. Resource bodies are application/fhir+json.' },
@@ -56,10 +64,16 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // no outside validator: it would be sent the spec's URL; DOCS_CSP replaces the API's CSP on /docs
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP, uiConfig: { validatorUrl: null } });
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
+  await app.register(tokenRoutes);
+  await app.register(smartConfigurationRoutes);
+  await app.register(adminClientRoutes);
+  await app.register(adminUserRoutes);
+  await app.register(adminBreakGlassRoutes);
   await app.register(metadataRoutes);
   await app.register(fhirRoutes);
 

@@ -22,6 +22,9 @@ export interface RevocationBus {
 }
 
 export const userSubject = (userId: string): string => `user:${userId}`;
+/** A logged-out session, by the SHA-256 of its token (what the database keeps too; never the token). */
+export const SESSION_SUBJECT = 'session:';
+export const sessionSubject = (tokenHash: string): string => `${SESSION_SUBJECT}${tokenHash}`;
 export const clientSubject = (clientId: string): string => `client:${clientId}`;
 
 /** One process alone on its database (embedded SQLite): revocations are local. */

@@ -22,7 +22,8 @@ export function parseScope(raw: string): SystemScope | undefined {
   const m = SCOPE_RE.exec(raw);
   if (!m) return undefined;
   const [, type, perms] = m as unknown as [string, string, string];
-  const v1 = V1[perms];
+  // own keys only: 'constructor' (and any other Object.prototype name) is not a v1 permission
+  const v1 = Object.hasOwn(V1, perms) ? V1[perms] : undefined;
   if (v1) return { type, permissions: new Set(v1) };
   // v2: a non-empty subsequence of c r u d s, in that order
   let last = -1;

@@ -66,8 +66,8 @@ export async function loginGate(db: Knex, client: LoginClient, cfg: ThrottleConf
   }
   const exceeded = counts.filter((c) => c.attempts > c.limit);
   if (exceeded.length === 0) return { allowed: true, retryAfter: 0 };
-  // A window that started at S is over once now - window > S (whole seconds), i.e. at S + window + 1.
-  const ends = Math.max(...exceeded.map((c) => c.windowStart.getTime() / 1000 + window + 1));
+  // A window that started at S (whole seconds) covers [S, S + window): it is over at S + window.
+  const ends = Math.max(...exceeded.map((c) => c.windowStart.getTime() / 1000 + window));
   return { allowed: false, retryAfter: Math.max(1, Math.ceil(ends - now.getTime() / 1000)) };
 }
 

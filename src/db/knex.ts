@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { migrationSource } from './migration-source.js';
+import { mysqlAfterCreate, sqliteDeadline, type SqliteConnection } from './statement-limits.js';
 
 export type Db = Knex;
 export { dialectOf, type Dialect } from './dialect.js';
@@ -26,12 +27,22 @@ export function mysqlConnection(databaseUrl: string) {
   };
 }
 
+export interface DbOptions {
+  /**
+   * Seconds any statement may run (HMS_STATEMENT_TIMEOUT; 0 or absent: no limit). The API's
+   * connections have it; maintenance commands (migrate, seed) do not, as a migration of a large
+   * table may rightly run for minutes. See src/db/statement-limits.ts.
+   */
+  statementTimeout?: number;
+}
+
 /**
  * Opens the database the config names: MySQL/MariaDB through mysql2 when DATABASE_URL is set,
  * otherwise the embedded SQLite file under HMS_DATA_DIR. Dates come back as strings in UTC
  * ('YYYY-MM-DD HH:MM:SS') on both, so mappers see one format.
  */
-export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 'HMS_DB_POOL_MAX'>): Knex {
+export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 'HMS_DB_POOL_MAX'>, options: DbOptions = {}): Knex {
+  const timeout = options.statementTimeout ?? 0;
   if (config.DATABASE_URL) {
     return knexFactory({
       client: 'mysql2',
@@ -41,15 +52,14 @@ export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 
       pool: {
         min: 0,
         max: config.HMS_DB_POOL_MAX,
-        afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
-          conn.query(MYSQL_SESSION_SETUP, (err) => done(err, conn));
-        },
+        afterCreate: mysqlAfterCreate(MYSQL_SESSION_SETUP, timeout),
       },
       migrations: { migrationSource, tableName: 'knex_migrations' },
     });
   }
   mkdirSync(config.HMS_DATA_DIR, { recursive: true });
-  return knexFactory({
+  const deadline = timeout > 0 ? sqliteDeadline(timeout) : undefined;
+  const db = knexFactory({
     client: 'better-sqlite3',
     compileSqlOnError: false,
     connection: { filename: join(config.HMS_DATA_DIR, 'hms.sqlite') },
@@ -57,16 +67,18 @@ export function createDb(config: Pick<Config, 'DATABASE_URL' | 'HMS_DATA_DIR' | 
     pool: {
       min: 1,
       max: 1,
-      afterCreate(conn: { pragma: (p: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+      afterCreate(conn: SqliteConnection & { pragma: (p: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
         conn.pragma('journal_mode = WAL');
         conn.pragma('foreign_keys = ON');
         conn.pragma('busy_timeout = 5000');
         conn.pragma('synchronous = NORMAL');
+        deadline?.register(conn);
         done(null, conn);
       },
     },
     migrations: { migrationSource, tableName: 'knex_migrations' },
   });
+  return deadline ? deadline.attach(db) : db;
 }
 
 /** Applies every pending migration; returns the names applied. */

@@ -21,8 +21,8 @@ function fromSql(v: unknown): Date {
 
 /**
  * Counts one attempt against a key and returns the count with its window, atomically within trx:
- * a new key starts at 1 with the window at now; a key whose window started more than windowSeconds
- * before now starts over at 1 / now; otherwise attempts + 1. The upsert holds the row lock until
+ * a new key starts at 1 with the window at now; a key whose window started windowSeconds or more
+ * before now (its window, [start, start + windowSeconds), is over) starts over at 1 / now; otherwise attempts + 1. The upsert holds the row lock until
  * trx ends (MySQL), and SQLite serialises writers, so concurrent attempts are counted one after the
  * other and each sees its own number.
  */
@@ -35,15 +35,15 @@ export async function registerAttemptWindow(trx: Knex, keyHash: string, now: Dat
     // the previous ones set: attempts must be decided before window_start is moved.
     await trx.raw(
       'INSERT INTO login_attempts (key_hash, window_start, attempts) VALUES (?, ?, 1) ' +
-        'ON DUPLICATE KEY UPDATE attempts = IF(window_start < ?, 1, attempts + 1), window_start = IF(window_start < ?, ?, window_start)',
+        'ON DUPLICATE KEY UPDATE attempts = IF(window_start <= ?, 1, attempts + 1), window_start = IF(window_start <= ?, ?, window_start)',
       [keyHash, at, cutoff, cutoff, at],
     );
   } else {
     // SQLite evaluates every SET expression against the old row.
     await trx.raw(
       'INSERT INTO login_attempts (key_hash, window_start, attempts) VALUES (?, ?, 1) ' +
-        'ON CONFLICT(key_hash) DO UPDATE SET attempts = CASE WHEN window_start < ? THEN 1 ELSE attempts + 1 END, ' +
-        'window_start = CASE WHEN window_start < ? THEN ? ELSE window_start END',
+        'ON CONFLICT(key_hash) DO UPDATE SET attempts = CASE WHEN window_start <= ? THEN 1 ELSE attempts + 1 END, ' +
+        'window_start = CASE WHEN window_start <= ? THEN ? ELSE window_start END',
       [keyHash, at, cutoff, cutoff, at],
     );
   }

@@ -132,24 +132,53 @@ export const whereExactId = (db: Knex, q: Knex.QueryBuilder, column: string, id:
 const ID_SLOT = '\u0000id';
 const readSql = new Map<string, { sql: string; bindings: unknown[] }>();
 
-/** The read-by-id statement of a type, built once: it is the hottest query of the service. */
-function readStatement(db: Knex, spec: StorageSpec, forUpdate: boolean): { sql: string; bindings: unknown[] } {
+/**
+ * A condition a read adds to its statement (the caller's reach, src/fhir/access.ts). Statements
+ * are built once per `key` with placeholders for the values, so `apply` must build the same SQL
+ * for any values under one key.
+ */
+export interface ReadNarrowing<V extends object = Record<string, unknown>> {
+  key: string;
+  values: V;
+  apply(db: Knex, q: Knex.QueryBuilder, alias: string, values: V): void;
+}
+
+/** Placeholders standing for each value (arrays element by element) while a statement is built. */
+function slotsOf(values: object): { slots: Record<string, unknown>; lookup: Map<string, unknown> } {
+  const slots: Record<string, unknown> = {};
+  const lookup = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(values)) {
+    if (Array.isArray(v)) {
+      slots[k] = v.map((x, i) => { const slot = `\u0000${k}.${i}`; lookup.set(slot, x); return slot; });
+    } else {
+      const slot = `\u0000${k}`;
+      slots[k] = slot;
+      lookup.set(slot, v);
+    }
+  }
+  return { slots, lookup };
+}
+
+/** The read-by-id statement of a type (and narrowing shape), built once: it is the hottest query of the service. */
+function readStatement(db: Knex, spec: StorageSpec, forUpdate: boolean, narrowing?: ReadNarrowing<object>): { sql: string; bindings: unknown[]; lookup?: Map<string, unknown> } {
   const mysql = dialectOf(db) === 'mysql';
-  const key = `${spec.type}:${mysql}:${forUpdate}`;
+  const key = `${spec.type}:${mysql}:${forUpdate}:${narrowing?.key ?? ''}`;
+  const slots = narrowing ? slotsOf(narrowing.values) : undefined;
   let statement = readSql.get(key);
   if (!statement) {
     const q = whereExactId(db, currentQuery(db, spec), 't.id', ID_SLOT).limit(1);
+    if (narrowing) narrowing.apply(db, q, 't', slots!.slots as never);
     if (forUpdate && mysql) q.forUpdate();
     statement = q.toSQL().toNative() as { sql: string; bindings: unknown[] };
     readSql.set(key, statement);
   }
-  return statement;
+  return { ...statement, lookup: slots?.lookup };
 }
 
-/** Reads the current state of one resource (deleted ones included, flagged). */
-export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUpdate = false): Promise<StoredResource | undefined> {
-  const { sql, bindings } = readStatement(db, spec, forUpdate);
-  const values = bindings.map((b) => (b === ID_SLOT ? id : b));
+/** Reads the current state of one resource (deleted ones included, flagged), within a narrowing when given. */
+export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUpdate = false, narrowing?: ReadNarrowing<object>): Promise<StoredResource | undefined> {
+  const { sql, bindings, lookup } = readStatement(db, spec, forUpdate, narrowing);
+  const values = bindings.map((b) => (b === ID_SLOT ? id : lookup?.has(b as string) ? lookup.get(b as string) : b));
   let raw: Row | undefined;
   if (dialectOf(db) !== 'mysql') raw = ((await db.raw(sql, values as Knex.RawBinding[])) as Row[])[0];
   else if (db.isTransaction) raw = ((await db.raw(sql, values as Knex.RawBinding[])) as [Row[]])[0][0];
@@ -157,10 +186,12 @@ export async function readCurrent(db: Knex, spec: StorageSpec, id: string, forUp
   return raw ? storedFromRow(spec, raw) : undefined;
 }
 
-/** The current rows of many ids of a type (missing ids are left out; deleted ones are flagged). */
-export async function readMany(db: Knex, spec: StorageSpec, ids: string[]): Promise<StoredResource[]> {
+/** The current rows of many ids of a type (missing ids are left out; deleted ones are flagged), narrowed when given. */
+export async function readMany(db: Knex, spec: StorageSpec, ids: string[], narrow?: (q: Knex.QueryBuilder) => void): Promise<StoredResource[]> {
   if (ids.length === 0) return [];
-  const rows = (await whereExactIds(db, currentQuery(db, spec), 't.id', ids)) as Row[];
+  const q = whereExactIds(db, currentQuery(db, spec), 't.id', ids);
+  narrow?.(q);
+  const rows = (await q) as Row[];
   return rows.map((r) => storedFromRow(spec, r));
 }
 
@@ -279,11 +310,15 @@ export async function lockConditional(trx: Knex, key: string, at: string): Promi
   await trx('conditional_locks').insert({ lock_key: key, touched_at: at }).onConflict('lock_key').merge(['touched_at']);
 }
 
-/** Ids that exist (not deleted, matching the filter) in a table; used to check references before writing. */
-export async function existingIds(db: Knex, table: string, ids: string[], opts: { softDelete: boolean; where?: Record<string, string[]> }): Promise<Set<string>> {
+/**
+ * Ids that exist (not deleted, matching the filter, within the narrowing over `table as t`) in a
+ * table; used to check references before writing.
+ */
+export async function existingIds(db: Knex, table: string, ids: string[], opts: { softDelete: boolean; where?: Record<string, string[]>; narrow?: (q: Knex.QueryBuilder) => void }): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const q = db(table).whereIn('id', ids).select('id');
-  if (opts.softDelete) q.whereNull('deleted_at');
-  for (const [column, values] of Object.entries(opts.where ?? {})) q.whereIn(column, values);
+  const q = db(`${table} as t`).whereIn('t.id', ids).select('t.id');
+  if (opts.softDelete) q.whereNull('t.deleted_at');
+  for (const [column, values] of Object.entries(opts.where ?? {})) q.whereIn(`t.${column}`, values);
+  opts.narrow?.(q);
   return new Set((await q).map((r: Row) => String(r.id)));
 }

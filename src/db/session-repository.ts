@@ -44,6 +44,19 @@ export async function findLiveSession(db: Knex, tokenHash: string, now: Date, id
   return row as SessionUser | undefined;
 }
 
+/** Why a token's session is not live (for the security log of a refused request), and whose it was. */
+export async function deadSessionReason(db: Knex, tokenHash: string, now: Date, idleSeconds: number): Promise<{ userId: string; action: 'session-expired' | 'session-ended'; reason: string } | undefined> {
+  const row = (await db('user_sessions as s').join('users as u', 'u.id', 's.user_id').where('s.session_token', tokenHash)
+    .first('s.user_id', 's.is_active', 's.expires_at', 's.last_activity', 'u.status', 'u.deleted_at')) as Record<string, unknown> | undefined;
+  if (!row) return undefined;
+  const userId = String(row.user_id);
+  if (!Number(row.is_active)) return { userId, action: 'session-ended', reason: 'logged out or revoked' };
+  if (row.deleted_at !== null || row.status !== 'active') return { userId, action: 'session-ended', reason: `account ${row.deleted_at !== null ? 'deleted' : String(row.status)}` };
+  if (String(row.expires_at) <= dateToSqlTimestamp(now)) return { userId, action: 'session-expired', reason: 'absolute expiry' };
+  if (String(row.last_activity) <= dateToSqlTimestamp(new Date(now.getTime() - idleSeconds * 1000))) return { userId, action: 'session-expired', reason: 'idle timeout (automatic logoff)' };
+  return undefined;
+}
+
 export async function touchSession(db: Knex, sessionId: string, now: Date): Promise<void> {
   await db('user_sessions').where('id', sessionId).update({ last_activity: dateToSqlTimestamp(now) });
 }

@@ -10,6 +10,9 @@ export function dbErrorCode(err: unknown): string | undefined {
   return e?.nativeError?.code ?? e?.code;
 }
 
+/** Whether the database aborted a transaction for a lock conflict (running it again is safe). */
+export const isRetryable = (err: unknown): boolean => RETRYABLE.has(dbErrorCode(err) ?? '');
+
 const DUPLICATE = new Set(['ER_DUP_ENTRY', 'SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_CONSTRAINT_UNIQUE']);
 
 export interface TransactionOptions {
@@ -27,6 +30,9 @@ export interface TransactionOptions {
  * the whole transaction is rolled back by the database, so running it again is safe.
  */
 export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  // inside a caller's transaction this is a savepoint: a deadlock has rolled back the whole
+  // transaction, so only the outermost caller may run it again
+  if (db.isTransaction) return db.transaction(fn);
   const attempts = opts.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -16,7 +16,11 @@ export interface UserRow {
   deleted_at: string | null;
 }
 
-/** The active, not deleted user with this email (case-insensitive). */
+/**
+ * The not deleted user with this email (case-insensitive), whatever its status: the login throttle
+ * counts attempts against the account, and the login lets only an `active` one in, as
+ * findLiveSession lets only sessions of active, not deleted users through.
+ */
 export async function findLoginUser(db: Knex, email: string): Promise<UserRow | undefined> {
   const row = await UserModel.query(db).whereRaw('LOWER(email) = ?', [email.toLowerCase()]).whereNull('deleted_at').first();
   return row as unknown as UserRow | undefined;

@@ -3,6 +3,10 @@ import { readFileSync } from 'node:fs';
 import { allResourceDefinitions, commonParamsOf, type ResourceDefinition, type SearchParamDef } from './registry.js';
 import type { Resource } from './types.js';
 import { schemaPath } from '../paths.js';
+import { limitsDocumentation, type ServerLimits } from './search/limits.js';
+import { tokenEndpointUrl } from './smart-configuration.js';
+import { policySummary } from '../auth/policy.js';
+import { describePolicyName } from './access.js';
 
 /** The canonical URLs of R4's standard search parameters, by base type and code (many are shared: clinical-*, individual-*). */
 const STANDARD = JSON.parse(readFileSync(schemaPath('r4-search-parameters.json'), 'utf8')) as Record<string, Record<string, string>>;
@@ -22,8 +26,11 @@ const references = (def: ResourceDefinition): string[] =>
 const revIncludes = (type: string): string[] =>
   allResourceDefinitions().flatMap((d) => d.searchParams.filter((p) => p.type === 'reference' && (p.targets ?? []).includes(type)).map((p) => `${d.type}:${p.name}`));
 
+/** What the HTTP layer adds to the statement: whether CORS is on, and the bounds on requests (rest.documentation). */
+export interface HttpSurface { cors?: boolean; limits?: ServerLimits }
+
 /** Builds the server's CapabilityStatement for a base URL. */
-export function capabilityStatement(baseUrl: string, version: string, date: string): Resource {
+export function capabilityStatement(baseUrl: string, version: string, date: string, surface: HttpSurface = {}): Resource {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -36,16 +43,29 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
     format: ['application/fhir+json', 'json'],
     rest: [{
       mode: 'server',
+      ...(surface.limits ? { documentation: limitsDocumentation(surface.limits) } : {}),
       security: {
-        cors: false,
-        // no code of restful-security-service fits session tokens; SMART backend services come later
-        service: [{ text: 'Bearer session tokens from POST /auth/login' }],
-        description: 'Every interaction except metadata needs Authorization: Bearer <token>.',
+        cors: surface.cors ?? false,
+        // SMART's oauth-uris extension names the token endpoint of SMART Backend Services
+        // https://hl7.org/fhir/smart-app-launch/conformance.html#declaring-support-for-oauth2-endpoints
+        extension: [{
+          url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+          extension: [{ url: 'token', valueUri: tokenEndpointUrl(baseUrl) }],
+        }],
+        service: [
+          { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'SMART Backend Services: client_credentials with a private_key_jwt assertion at POST /auth/token' },
+          // no code of restful-security-service fits session tokens
+          { text: 'Bearer session tokens from POST /auth/login' },
+        ],
+        description: 'Every interaction except metadata needs Authorization: Bearer <token>: a person\'s session token, or a registered system\'s access token (see .well-known/smart-configuration). '
+          + 'What a person may do follows their role (admin, doctor, nurse, patient, finance) and, for doctors and nurses, the patients assigned to them '
+          + '(primary doctor, care team, appointments and encounters; break-glass with Patient/$break-glass); a system reaches every patient its SMART scopes allow. '
+          + 'Each resource\'s documentation states its rules. An interaction a role never has answers 403; a resource out of reach answers 404, as one that does not exist.',
       },
       resource: [...allResourceDefinitions().map((def) => ({
         type: def.type,
         profile: def.profile,
-        documentation: def.description,
+        documentation: `${def.description}. ${policySummary(def.type, describePolicyName)}`,
         interaction: def.interactions.map((code) => ({ code })),
         versioning: def.versioned === false || def.kept === false ? 'no-version' : has(def, 'update') ? 'versioned-update' : 'versioned',
         readHistory: has(def, 'vread'),

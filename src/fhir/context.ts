@@ -1,25 +1,40 @@
 /** What every FHIR interaction needs to know about its caller. */
 import type { Knex } from 'knex';
+import type { Access } from './access.js';
+import type { SearchLimits } from './search/limits.js';
 
 /** Who is asking and how to record it; filled by the HTTP layer (or a worker). */
 export interface FhirContext {
   db: Knex;
   /** Base URL of the FHIR endpoint, e.g. https://hms.example.org/fhir */
   baseUrl: string;
+  /** The acting user (users.id), when a person is asking: NOT NULL columns such as created_by default to it. */
   userId?: string;
+  /** What the caller may do and see (src/fhir/access.ts). */
+  access: Access;
   /** Prefer: handling=strict */
   strict: boolean;
   maxCount: number;
-  /** Records an access to patient data (security_logs); inside `trx` when given (data changes). */
-  audit(event: AuditEvent, trx?: Knex.Transaction): Promise<void>;
+  /** Bounds on the cost of a search (DEFAULT_SEARCH_LIMITS when absent). */
+  searchLimits?: SearchLimits;
+  /** Aborts when the caller has gone away: its running statements are cancelled (src/db/cancellable.ts). */
+  signal?: AbortSignal;
+  /**
+   * Records accesses (security_logs), one event per patient whose data was touched; inside `trx`
+   * when given (data changes). Rejects with a 503 FhirError when the log cannot be written.
+   */
+  audit(events: AuditEvent | AuditEvent[], trx?: Knex.Transaction): Promise<void>;
 }
 
 export interface AuditEvent {
   action: string;
   resourceType: string;
   resourceId?: string;
+  /** The patient whose data this event is about (the accounting of disclosures). */
+  patientId?: string | null;
   success: boolean;
   reason?: string;
   data?: Record<string, unknown>;
+  /** Made under a break-glass grant (default: whether the caller holds one for the patient). */
+  breakGlass?: boolean;
 }
-

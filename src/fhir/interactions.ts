@@ -1,24 +1,28 @@
 /**
  * FHIR RESTful interactions over the registry, independent of HTTP: each returns the resource
- * or Bundle to answer with, or throws a FhirError. https://hl7.org/fhir/R4/http.html
+ * or Bundle to answer with, or throws a FhirError. Every one is authorized by the caller's access
+ * (src/fhir/access.ts) and audited per patient. https://hl7.org/fhir/R4/http.html
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { FhirError, badRequest, conflict, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
-import { allResourceDefinitions, type ResourceDefinition } from './registry.js';
+import { allResourceDefinitions, resourceDefinition, type ReferenceCheck, type ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
 import { validateResource } from './validate.js';
 import { indexEntries } from './search/index-entries.js';
 import {
-  deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds, readCurrent,
-  readVersion, updateResource as updateRow, whereOfType, type StoredResource,
+  deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds,
+  readVersion, updateResource as updateRow, whereOfType, type Row, type StoredResource,
 } from '../db/resource-repository.js';
 import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
 import { matchingIds } from './search/execute.js';
 import { inTransaction } from '../db/transactions.js';
 import { definitionOf, present, withMeta } from './resource-view.js';
 import type { FhirContext } from './context.js';
+import type { Rule } from '../auth/policy.js';
+import { locate, missing, patientOfResource, patientOfRow, removedVisible, versionVisible, visibleIds } from './reach.js';
+import { joinCareTeam } from './care-team-membership.js';
 
 export type { AuditEvent, FhirContext } from './context.js';
 import type { Bundle } from './bundle.js';
@@ -38,23 +42,111 @@ function checkId(id: string): void {
   if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id}': 1-36 characters of A-Z a-z 0-9 - .`);
 }
 
-/** Validates a client resource and derives what the write path stores. */
-async function prepare(trx: Knex.Transaction, def: ResourceDefinition, body: unknown, id: string, ctx: { userId?: string; now: string; current?: StoredResource }) {
+/** The 422 for a reference to a resource that does not exist (or that the caller may not see: the same answer). */
+function missingReference(ref: ReferenceCheck, target: string): FhirError {
+  return unprocessable(`${ref.expression} refers to ${ref.targetType}/${target}, which does not exist or is not a ${ref.targetType}`, ref.expression, 'not-found');
+}
+
+/** The reference check naming a type's patient (its subject, beneficiary ...). */
+const patientReference = (def: ResourceDefinition): ReferenceCheck | undefined =>
+  def.references.find((r) => r.column === def.patientColumn && r.targetType === 'Patient');
+
+/**
+ * Checks a written row's references: each target must exist and, when it is a patient's data, be
+ * one the caller may read; else 422, the same answer for both. Staff (Practitioner) are no
+ * patient's data: any writer may name them.
+ */
+async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, columns: Row, current?: StoredResource): Promise<void> {
+  for (const ref of def.references) {
+    if (ref.requiredUser && ref.column in columns && (columns[ref.column] === null || columns[ref.column] === undefined)) {
+      // no user wrote it (a system client): an update keeps who was recorded, a create must name one
+      const kept = current?.row[ref.column];
+      if (kept !== null && kept !== undefined) { columns[ref.column] = kept; continue; }
+      throw unprocessable(`${ref.expression} is required: name the ${ref.targetType} (there is no user writing to record instead)`, ref.expression, 'required');
+    }
+    const target = columns[ref.column];
+    if (target === null || target === undefined) continue;
+    const targetDef = resourceDefinition(ref.targetType);
+    const guarded = targetDef?.patientColumn !== undefined;
+    const rule = targetDef && guarded ? ctx.access.rule(targetDef, 'read') : undefined;
+    if (guarded && !rule) throw missingReference(ref, String(target));
+    const narrowing = targetDef && rule && targetDef.table === ref.table ? ctx.access.narrowing(targetDef, rule) : undefined;
+    const found = await existingIds(trx, ref.table, [String(target)], {
+      ...ref, narrow: narrowing ? (q) => narrowing.apply(trx, q, 't', narrowing.values) : undefined,
+    });
+    if (!found.has(String(target))) throw missingReference(ref, String(target));
+  }
+}
+
+/**
+ * Validates a client resource and derives what the write path stores. A writer limited to a
+ * subset of the type is refused (403) before anything is looked up.
+ */
+async function prepare(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, rule: Rule, interaction: 'create' | 'update', body: unknown, id: string, now: string, current?: StoredResource) {
   validateResource(def.type, body);
   const incoming = structuredClone(body) as Resource;
   def.check?.(incoming);
+  checkSubset(ctx, def, rule, interaction, incoming);
   incoming.id = id;
-  const columns = def.toRow(incoming, { id, userId: ctx.userId, now: ctx.now });
-  for (const ref of def.references) {
-    const target = columns[ref.column];
-    if (target === null || target === undefined) continue;
-    const found = await existingIds(trx, ref.table, [String(target)], ref);
-    if (!found.has(String(target))) {
-      throw unprocessable(`${ref.expression} refers to ${ref.targetType}/${String(target)}, which does not exist or is not a ${ref.targetType}`, ref.expression, 'not-found');
-    }
-  }
-  await def.checkStored?.(incoming, { trx, id, userId: ctx.userId, columns, current: ctx.current });
+  const columns = def.toRow(incoming, { id, userId: ctx.userId, now });
+  await checkReferences(ctx, trx, def, columns, current);
+  await def.checkStored?.(incoming, {
+    trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => visibleIds(ctx, trx, type, ids),
+  });
   return { incoming, columns, index: indexEntries(def, incoming) };
+}
+
+/** 403 unless a restricted writer's resource (and the stored one it replaces) is of the subset its rule allows. */
+function checkSubset(ctx: FhirContext, def: ResourceDefinition, rule: Rule, interaction: 'create' | 'update' | 'delete', incoming?: Resource, current?: StoredResource): void {
+  if (!rule.only) return;
+  const subset = def.subsets?.[rule.only];
+  if (!subset) throw new Error(`${def.type} has no subset '${rule.only}'`);
+  const ok = (!incoming || subset.resource(incoming)) && (!current || subset.row(current.row));
+  if (!ok) throw new FhirError(403, `${ctx.access.forbidden(def.type, interaction).message.replace(/ resources$/, '')} resources other than ${subset.description}`, 'forbidden');
+}
+
+/** Canonical JSON (sorted keys) for comparing resources element by element. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** 403 unless an update by a writer limited to a group of elements changes nothing else. */
+function checkChanges(def: ResourceDefinition, rule: Rule, incoming: Resource, current: StoredResource): void {
+  if (!rule.changes) return;
+  const group = def.elementGroups?.[rule.changes];
+  if (!group) throw new Error(`${def.type} has no element group '${rule.changes}'`);
+  const before = group.without(structuredClone(present(def, current)));
+  const after = group.without(structuredClone(incoming));
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((k) => k !== 'meta' && k !== 'id' && canonical(before[k]) !== canonical(after[k]));
+  if (changed.length) {
+    throw new FhirError(403, [{
+      severity: 'error', code: 'forbidden', expression: changed.map((k) => `${def.type}.${k}`),
+      diagnostics: `Your role may change only ${group.description} of a ${def.type}; this update also changes ${changed.join(', ')}`,
+    }]);
+  }
+}
+
+/**
+ * 422 unless the patient a write puts the resource under is within the rule's reach, answered as
+ * a reference to a missing patient: a caller cannot place data into a record it may not write.
+ */
+async function checkPatientReach(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, rule: Rule, columns: Row, id: string): Promise<void> {
+  if (rule.reach === 'all' || def.patientColumn === 'id') return;
+  const patient = patientOfRow(def, { ...columns, id });
+  const ref = patientReference(def);
+  if (!patient || !ref) return;
+  if ((await ctx.access.reachable(trx, rule, [patient])).size === 0) throw missingReference(ref, patient);
+}
+
+/** After a restricted write, inside its transaction: 403 when the change took the resource out of the writer's reach. */
+async function checkStillReached(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, rule: Rule, id: string): Promise<void> {
+  if (rule.reach === 'all') return;
+  if (!(await locate(ctx, def, rule, id, trx))) {
+    throw new FhirError(403, `This change would take ${def.type}/${id} out of your reach (e.g. off the patients assigned to you)`, 'forbidden');
+  }
 }
 
 function conditionalKey(type: string, criteria: string): string {
@@ -63,85 +155,97 @@ function conditionalKey(type: string, criteria: string): string {
   return createHash('sha256').update(`${type}?${params.toString()}`).digest('hex');
 }
 
-/** create, with If-None-Exist. https://hl7.org/fhir/R4/http.html#ccreate */
+/** create, with If-None-Exist (matched among the resources the caller may read). https://hl7.org/fhir/R4/http.html#ccreate */
 export async function createResource(ctx: FhirContext, type: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
   const def = definitionOf(type);
-  const result = await inTransaction(ctx.db, async (trx) => {
+  const rule = ctx.access.require(def, 'create');
+  return inTransaction(ctx.db, async (trx) => {
     const now = nowSeconds();
     if (ifNoneExist !== undefined) {
       const criteria = ifNoneExist.replace(/^.*\?/, '');
       if (!criteria) throw badRequest('If-None-Exist needs search criteria, e.g. identifier=http://example.org|123');
+      const readRule = ctx.access.require(def, 'read');
       await lockConditional(trx, conditionalKey(type, criteria), now.sql);
       const params = new URLSearchParams(criteria);
       const query: Query = Object.fromEntries([...new Set(params.keys())].map((k) => [k, params.getAll(k)]));
-      const matches = await matchingIds({ ...ctx, db: trx, strict: true }, def, query, 2);
+      const matches = await matchingIds({ ...ctx, db: trx, strict: true }, def, query, 2, ctx.access.scope('read'));
       if (matches.length > 1) throw preconditionFailed(`If-None-Exist criteria '${criteria}' match more than one ${type}`);
       if (matches.length === 1) {
-        const existing = (await readCurrent(trx, def, matches[0]!))!;
-        await ctx.audit({ action: 'create-conditional-match', resourceType: type, resourceId: existing.row.id as string, success: true }, trx);
-        return { status: 200 as const, resource: present(def, existing), created: false };
+        const existing = (await locate(ctx, def, readRule, matches[0]!, trx))!;
+        await ctx.audit({ action: 'create-conditional-match', resourceType: type, resourceId: String(existing.row.id), patientId: patientOfRow(def, existing.row), success: true }, trx);
+        return { status: 200 as const, resource: ctx.access.view(def, readRule, present(def, existing)), created: false };
       }
     }
     const id = uuidv7();
-    const { incoming, columns, index } = await prepare(trx, def, body, id, { userId: ctx.userId, now: now.sql });
+    const { incoming, columns, index } = await prepare(ctx, trx, def, rule, 'create', body, id, now.sql);
+    await checkPatientReach(ctx, trx, def, rule, columns, id);
     const resource = withMeta(incoming, 1, sqlToInstant(now.sql)!);
     await insertResource(trx, def, { id, columns, resource, index, method: 'POST', userId: ctx.userId }, now.sql);
-    await ctx.audit({ action: 'create', resourceType: type, resourceId: id, success: true }, trx);
+    const patientId = patientOfRow(def, { ...columns, id });
+    if (rule.joinCareTeam && ctx.userId && patientId) await joinCareTeam(ctx, trx, patientId, ctx.userId, now.sql);
+    await ctx.audit({ action: 'create', resourceType: type, resourceId: id, patientId, success: true }, trx);
     return { status: 201 as const, resource, created: true };
   });
-  return result;
-}
-
-/** The error for an id without a row: 410 when its history ends in a deletion, else 404. */
-async function missing(ctx: FhirContext, def: ResourceDefinition, id: string): Promise<FhirError> {
-  const latest = def.kept === false ? undefined : await latestVersion(ctx.db, def, id);
-  return latest?.method === 'DELETE' ? gone(`${def.type}/${id} has been deleted`) : notFound(`${def.type}/${id} is not known`);
 }
 
 /** read. https://hl7.org/fhir/R4/http.html#read */
 export async function readResource(ctx: FhirContext, type: string, id: string): Promise<Resource> {
   const def = definitionOf(type);
   checkId(id);
-  const stored = await readCurrent(ctx.db, def, id);
-  if (!stored) throw await missing(ctx, def, id);
+  const rule = ctx.access.require(def, 'read');
+  const stored = await locate(ctx, def, rule, id);
+  if (!stored) throw await missing(ctx, def, rule, id);
   if (stored.deleted) throw gone(`${type}/${id} has been deleted`);
-  await ctx.audit({ action: 'read', resourceType: type, resourceId: id, success: true });
-  return present(def, stored);
+  await ctx.audit({ action: 'read', resourceType: type, resourceId: id, patientId: patientOfRow(def, stored.row), success: true });
+  return ctx.access.view(def, rule, present(def, stored));
 }
 
-/** vread. https://hl7.org/fhir/R4/http.html#vread */
+/** vread: a version the caller may know of (its patient within reach). https://hl7.org/fhir/R4/http.html#vread */
 export async function vreadResource(ctx: FhirContext, type: string, id: string, vid: string): Promise<Resource> {
   const def = definitionOf(type);
   checkId(id);
+  const rule = ctx.access.require(def, 'vread');
   if (!/^\d+$/.test(vid)) throw notFound(`${type}/${id} has no version '${vid}'`);
   const version = Number(vid);
-  const stored = await readCurrent(ctx.db, def, id);
-  const newest = stored?.versionId ?? (await latestVersion(ctx.db, def, id))?.versionId ?? 0;
+  const stored = await locate(ctx, def, rule, id);
+  let newest = stored?.versionId ?? 0;
+  if (!stored) {
+    const latest = def.kept === false ? undefined : await latestVersion(ctx.db, def, id);
+    if (latest && (await removedVisible(ctx, def, rule, id, latest))) newest = latest.versionId;
+  }
   if (version < 1 || version > newest) throw notFound(`${type}/${id} has no version ${vid}`);
   let resource: Resource;
   if (stored && version === stored.versionId && !stored.deleted) {
     resource = present(def, stored);
   } else {
     const entry = await readVersion(ctx.db, def, id, version);
-    if (!entry) throw notFound(`${type}/${id} has no version ${vid}`);
+    if (!entry || (entry.resource && !(await versionVisible(ctx, def, rule, id, entry.resource)))) throw notFound(`${type}/${id} has no version ${vid}`);
     if (!entry.resource) throw gone(`${type}/${id} version ${vid} is a deletion`);
     resource = withMeta(entry.resource as Resource, version, sqlToInstant(entry.recordedAt)!);
   }
-  await ctx.audit({ action: 'vread', resourceType: type, resourceId: id, success: true, data: { version } });
-  return resource;
+  const patientId = stored ? patientOfRow(def, stored.row) : patientOfResource(def, resource, id);
+  await ctx.audit({ action: 'vread', resourceType: type, resourceId: id, patientId, success: true, data: { version } });
+  return ctx.access.view(def, rule, resource);
 }
 
-/** update (PUT), with If-Match; creates the resource when the id is new. https://hl7.org/fhir/R4/http.html#update */
+/**
+ * update (PUT), with If-Match. A caller whose rule reaches every patient may create the resource
+ * with this id when it is new (update as create); for the others an unknown id, like one out of
+ * their reach, is 404. https://hl7.org/fhir/R4/http.html#update
+ */
 export async function updateResource(ctx: FhirContext, type: string, id: string, body: unknown, ifMatch?: string): Promise<WriteResult> {
   const def = definitionOf(type);
   checkId(id);
+  const rule = ctx.access.require(def, 'update');
   const bodyId = (body as { id?: unknown } | null)?.id;
   if (body && typeof body === 'object' && bodyId !== id) {
     throw badRequest(bodyId === undefined ? `The resource must carry id '${id}' to be written to ${type}/${id}` : `Resource id '${String(bodyId)}' does not match the URL id '${id}'`, `${type}.id`);
   }
-  const result = await inTransaction(ctx.db, async (trx) => {
+  return inTransaction(ctx.db, async (trx) => {
     const now = nowSeconds();
-    const current = await readCurrent(trx, def, id, true);
+    const current = await locate(ctx, def, rule, id, trx, true);
+    if (rule.reach !== 'all' && (!current || current.deleted)) throw current ? gone(`${type}/${id} has been deleted`) : await missing(ctx, def, rule, id, trx);
+    if (!current || current.deleted) ctx.access.require(def, 'create');
     if (ifMatch !== undefined) {
       const m = /^(?:W\/)?"?(\d+)"?$/.exec(ifMatch.trim());
       if (!m) throw badRequest(`If-Match must be a version ETag like W/"3", not '${ifMatch}'`);
@@ -149,7 +253,10 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
         throw preconditionFailed(`Version conflict: If-Match ${ifMatch} but ${type}/${id} is ${current ? (current.deleted ? 'deleted' : `at version ${current.versionId}`) : 'not known'}`);
       }
     }
-    const { incoming, columns, index } = await prepare(trx, def, body, id, { userId: ctx.userId, now: now.sql, current });
+    if (current && !current.deleted) checkSubset(ctx, def, rule, 'update', undefined, current);
+    const { incoming, columns, index } = await prepare(ctx, trx, def, rule, 'update', body, id, now.sql, current);
+    if (current && !current.deleted) checkChanges(def, rule, incoming, current);
+    await checkPatientReach(ctx, trx, def, rule, columns, id);
     // a removed row's id continues its history
     const previous = current?.versionId ?? (await latestVersion(trx, def, id))?.versionId ?? 0;
     const version = previous + 1;
@@ -157,11 +264,18 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
     const input = { id, columns, resource, index, method: 'PUT' as const, userId: ctx.userId };
     if (current) await updateRow(trx, def, input, version, now.sql);
     else await insertResource(trx, def, input, now.sql, version);
+    await checkStillReached(ctx, trx, def, rule, id);
     const created = !current || current.deleted;
-    await ctx.audit({ action: created ? 'create' : 'update', resourceType: type, resourceId: id, success: true, data: { version } }, trx);
+    const patientId = patientOfRow(def, { ...columns, id });
+    const before = current ? patientOfRow(def, current.row) : undefined;
+    const action = created ? 'create' : 'update';
+    await ctx.audit([
+      { action, resourceType: type, resourceId: id, patientId, success: true, data: { version } },
+      // a resource moved from one patient to another is an access to both records
+      ...(before && before !== patientId ? [{ action, resourceType: type, resourceId: id, patientId: before, success: true, data: { version, movedAway: true } }] : []),
+    ], trx);
     return { status: (created ? 201 : 200) as 200 | 201, resource, created };
   }, { retryOnDuplicate: true });
-  return result;
 }
 
 /**
@@ -186,28 +300,34 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
   const def = definitionOf(type);
   checkId(id);
   if (!def.interactions.includes('delete')) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
+  const rule = ctx.access.require(def, 'delete');
   await inTransaction(ctx.db, async (trx) => {
-    const current = await readCurrent(trx, def, id, true);
+    const current = await locate(ctx, def, rule, id, trx, true);
     if (!current) {
-      if ((await latestVersion(trx, def, id))?.method !== 'DELETE') throw notFound(`${type}/${id} is not known`);
+      const latest = await latestVersion(trx, def, id);
+      if (!(await removedVisible(ctx, def, rule, id, latest, trx))) throw notFound(`${type}/${id} is not known`);
     } else if (!current.deleted) {
+      checkSubset(ctx, def, rule, 'delete', undefined, current);
       if (!def.softDelete) {
         const by = await referrers(trx, type, id);
-        if (by.length) throw conflict(`${type}/${id} is referenced by ${by.join(', ')}${by.length >= 3 ? ' and maybe more' : ''}: delete or change those first`);
+        // the referrers are named only to callers who may see every one of them
+        if (by.length) throw conflict(`${type}/${id} is referenced by ${ctx.access.unrestricted ? `${by.join(', ')}${by.length >= 3 ? ' and maybe more' : ''}` : 'other resources'}: delete or change those first`);
       }
       await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
     }
     const again = !current || current.deleted;
-    await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, success: true, data: again ? { alreadyDeleted: true } : undefined }, trx);
+    await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, patientId: current ? patientOfRow(def, current.row) : undefined, success: true, data: again ? { alreadyDeleted: true } : undefined }, trx);
   });
 }
 
-/** Instance history, newest first, paged by version. https://hl7.org/fhir/R4/http.html#history */
+/** Instance history, newest first, paged by version: the versions the caller may know of. https://hl7.org/fhir/R4/http.html#history */
 export async function instanceHistory(ctx: FhirContext, type: string, id: string, query: Query, selfUrl: string): Promise<Bundle> {
   const def = definitionOf(type);
   checkId(id);
-  const current = await readCurrent(ctx.db, def, id);
-  if (!current && !(await latestVersion(ctx.db, def, id))) throw notFound(`${type}/${id} is not known`);
+  const rule = ctx.access.require(def, 'history');
+  const current = await locate(ctx, def, rule, id);
+  const latest = await latestVersion(ctx.db, def, id);
+  if (!current && !(await removedVisible(ctx, def, rule, id, latest))) throw notFound(`${type}/${id} is not known`);
   const one = (k: string): string | undefined => { const v = query[k]; return Array.isArray(v) ? v[0] : v; };
   const wholeNumber = (k: string): number | undefined => {
     const v = one(k);
@@ -225,24 +345,32 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
   }
   const below = wholeNumber('_below');
   let entries = await listVersions(ctx.db, def, id, { limit: count + 1, since: sinceSql, belowVersion: below });
-  if (entries.length === 0 && current && !current.deleted && below === undefined && (!sinceSql || current.lastUpdated >= sinceSql)
-    && !(await latestVersion(ctx.db, def, id))) {
+  if (entries.length === 0 && current && !current.deleted && below === undefined && (!sinceSql || current.lastUpdated >= sinceSql) && !latest) {
     // a row written natively has no history: its current state is its one version
     entries = [{ versionId: current.versionId, method: 'POST', recordedAt: current.lastUpdated }];
   }
-  const page = entries.slice(0, count);
+  const more = entries.length > count;
+  let page = entries.slice(0, count);
   // the newest version reads through the overlay, like a read (its columns may have changed natively)
   if (current && page[0]?.versionId === current.versionId && !current.deleted) {
     page[0] = { ...page[0]!, resource: present(def, current) as unknown as Record<string, unknown> };
   }
+  const last = page[page.length - 1];
+  if (rule.reach !== 'all') {
+    // a version that belonged to a patient out of reach (before the resource moved) is left out
+    const patients = page.map((e) => (e.resource ? patientOfResource(def, e.resource, id) : undefined));
+    const ok = await ctx.access.reachable(ctx.db, rule, patients);
+    page = page.filter((e, i) => !e.resource || ok.has(patients[i]!));
+  }
   let next: string | undefined;
-  if (entries.length > count) {
+  if (more && last) {
     const u = new URL(selfUrl);
-    u.searchParams.set('_below', String(page[page.length - 1]!.versionId));
+    u.searchParams.set('_below', String(last.versionId));
     next = u.toString();
   }
-  await ctx.audit({ action: 'history', resourceType: type, resourceId: id, success: true });
-  return historyBundle(ctx.baseUrl, def.type, id, page, selfUrl, next, (r, v, at) => withMeta(r as Resource, v, sqlToInstant(at)!));
+  const patientId = current ? patientOfRow(def, current.row) : undefined;
+  await ctx.audit({ action: 'history', resourceType: type, resourceId: id, patientId, success: true });
+  return historyBundle(ctx.baseUrl, def.type, id, page, selfUrl, next, (r, v, at) => ctx.access.view(def, rule, withMeta(r as Resource, v, sqlToInstant(at)!)));
 }
 
 /** search (GET or POST _search). https://hl7.org/fhir/R4/search.html */

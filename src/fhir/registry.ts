@@ -80,6 +80,11 @@ export interface ReferenceCheck {
   where?: Record<string, string[]>;
   /** The table has deleted_at (deleted rows do not count). */
   softDelete: boolean;
+  /**
+   * The column is NOT NULL and the writing user stands in when the resource names nobody: a
+   * system client (no user) must name the target, and an update keeps the stored value.
+   */
+  requiredUser?: boolean;
 }
 
 /** What the write path knows when it turns a resource into columns. */
@@ -104,6 +109,11 @@ export interface StoreCheckContext {
   columns: Row;
   /** The row as it is now (updates), undefined for a create. */
   current?: StoredResource;
+  /**
+   * The ids among `ids` of stored resources of `type` that the caller may read: a rule that names
+   * other resources must answer for one out of the caller's reach as for one that does not exist.
+   */
+  visible(type: string, ids: string[]): Promise<Set<string>>;
 }
 
 export interface ResourceDefinition<R extends Resource = Resource> {
@@ -145,6 +155,17 @@ export interface ResourceDefinition<R extends Resource = Resource> {
   appendOnly?: boolean;
   /** Operations on the type (published in the CapabilityStatement; routes in src/api/routes/operations.ts). */
   operations?: { name: string; definition: string }[];
+  /**
+   * The column of `table` that names the patient a row belongs to ('id' for Patient itself): the
+   * access policy reaches rows through it. Absent: the type is not a patient's data (Practitioner).
+   */
+  patientColumn?: string;
+  /** Named views for restricted readers (the policy's `view`): what such a reader sees of a resource. */
+  views?: Record<string, (resource: R) => R>;
+  /** Named subsets of the type for restricted writers (the policy's `only`), tested on a resource and on a stored row. */
+  subsets?: Record<string, { description: string; resource(resource: R): boolean; row(row: Row): boolean }>;
+  /** Named groups of elements a restricted updater may change (the policy's `changes`): the resource without them. */
+  elementGroups?: Record<string, { description: string; without(resource: R): R }>;
 }
 
 const registry = new Map<string, ResourceDefinition>();

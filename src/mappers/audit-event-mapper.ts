@@ -3,7 +3,7 @@
  * Rows are written by the server's own audit logging (src/db/audit-log.ts), never through FHIR,
  * so an AuditEvent is built from the columns alone. docs/resources/AuditEvent.md describes it.
  */
-import type { Coding, Extension, Reference, Resource } from '../fhir/types.js';
+import type { CodeableConcept, Coding, Extension, Reference, Resource } from '../fhir/types.js';
 import type { Row } from './column-map.js';
 import { HMS_CANONICAL, hmsExtensionUrl, sqlToInstant } from './datatypes.js';
 
@@ -15,6 +15,7 @@ export interface AuditEvent extends Resource {
   recorded: string;
   outcome?: string;
   outcomeDesc?: string;
+  purposeOfEvent?: CodeableConcept[];
   agent: Record<string, unknown>[];
   source: Record<string, unknown>;
   entity?: Record<string, unknown>[];
@@ -22,6 +23,17 @@ export interface AuditEvent extends Resource {
 
 export const AUDIT_ACTION_SYSTEM = `${HMS_CANONICAL}/CodeSystem/audit-action`;
 export const USER_ID_SYSTEM = `${HMS_CANONICAL}/sid/user-id`;
+/** Identifier system of registered systems (SMART Backend Services clients, api_clients.id). */
+export const CLIENT_ID_SYSTEM = `${HMS_CANONICAL}/sid/client-id`;
+/** The role an agent acted in (security_logs.role: admin, doctor, nurse, patient, finance, system). */
+export const AUDIT_ROLE_SYSTEM = `${HMS_CANONICAL}/CodeSystem/access-role`;
+/** Emergency treatment: the purpose of an access under a break-glass grant. */
+export const BREAK_GLASS_PURPOSE: CodeableConcept = {
+  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT', display: 'Emergency Treatment' }],
+  text: 'break-glass access',
+};
+/** entity.detail type of the request id that ties the rows of one request together. */
+export const REQUEST_ID_DETAIL = 'request-id';
 export const USER_AGENT_EXTENSION = hmsExtensionUrl('audit-user-agent');
 export const AUDIT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
 export const DICOM_SYSTEM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -68,25 +80,46 @@ function parseData(v: unknown): Record<string, unknown> | undefined {
   }
 }
 
-function who(userId: unknown, role: unknown): Reference | undefined {
-  if (userId === null || userId === undefined) return undefined;
-  const id = String(userId);
+const present = (v: unknown): boolean => v !== null && v !== undefined && v !== '';
+
+function who(row: Row): Reference | undefined {
+  if (!present(row.user_id)) {
+    return present(row.client_id) ? { identifier: { system: CLIENT_ID_SYSTEM, value: String(row.client_id) }, display: 'HMS client' } : undefined;
+  }
+  const id = String(row.user_id);
+  // the user's role now (joined from users) says whether the id is a Practitioner's; else the role acted in
+  const role = present(row._user_role) ? row._user_role : row.role;
   if (PRACTITIONER_ROLES.includes(String(role))) return { reference: `Practitioner/${id}` };
-  return { identifier: { system: USER_ID_SYSTEM, value: id }, display: role ? `HMS user (${String(role)})` : 'HMS user' };
+  return { identifier: { system: USER_ID_SYSTEM, value: id }, display: present(role) ? `HMS user (${String(role)})` : 'HMS user' };
+}
+
+/** The entity of the patient whose data it was, when that is not the resource itself (entity type 1 person, role 1 patient). */
+function patientEntity(row: Row): Record<string, unknown> | undefined {
+  if (!present(row.patient_id)) return undefined;
+  if (row.resource_type === 'Patient' && row.resource_id === row.patient_id) return undefined;
+  return {
+    what: { reference: `Patient/${String(row.patient_id)}` },
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+    role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+  };
 }
 
 /**
  * The AuditEvent of a security_logs row. `_user_role` (the role of the user, joined from users)
- * decides whether the agent is a Practitioner reference or an identifier of the user.
+ * decides whether the agent is a Practitioner reference or an identifier of the user; a system
+ * client is an identifier of the client.
  */
 export function auditEventFromRow(row: Row): AuditEvent {
   const action = String(row.action);
   const authentication = AUTHENTICATION_ACTIONS.includes(action);
+  const breakGlass = Number(row.break_glass ?? 0) === 1;
   const agent: Record<string, unknown> = { requestor: true };
-  const agentWho = who(row.user_id, row._user_role);
+  const agentWho = who(row);
+  if (present(row.role)) agent.role = [{ coding: [{ system: AUDIT_ROLE_SYSTEM, code: String(row.role) }], text: String(row.role) }];
   if (agentWho) agent.who = agentWho;
   if (row.user_agent) agent.extension = [{ url: USER_AGENT_EXTENSION, valueString: String(row.user_agent) } satisfies Extension];
   if (row.ip_address) agent.network = { address: String(row.ip_address), type: '2' };
+  if (breakGlass) agent.purposeOfUse = [BREAK_GLASS_PURPOSE];
 
   const event: AuditEvent = {
     resourceType: 'AuditEvent',
@@ -102,14 +135,17 @@ export function auditEventFromRow(row: Row): AuditEvent {
     source: { observer: { display: 'HMS FHIR server' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '3', display: 'Web Server' }] },
   };
   if (row.failure_reason) event.outcomeDesc = String(row.failure_reason);
+  if (breakGlass) event.purposeOfEvent = [BREAK_GLASS_PURPOSE];
 
   const entity: Record<string, unknown> = {};
   if (row.resource_type && row.resource_id) entity.what = { reference: `${String(row.resource_type)}/${String(row.resource_id)}` };
   else if (row.resource_type) entity.what = { type: String(row.resource_type) };
   const data = parseData(row.additional_data);
-  const detail = Object.entries(data ?? {}).filter(([, v]) => v !== null && v !== undefined && v !== '')
+  const detail = Object.entries(data ?? {}).filter(([, v]) => present(v))
     .map(([type, v]) => ({ type, valueString: typeof v === 'string' ? v : JSON.stringify(v) }));
+  if (present(row.request_id)) detail.push({ type: REQUEST_ID_DETAIL, valueString: String(row.request_id) });
   if (detail.length) entity.detail = detail;
-  if (Object.keys(entity).length) event.entity = [entity];
+  const entities = [entity, patientEntity(row)].filter((e): e is Record<string, unknown> => !!e && Object.keys(e).length > 0);
+  if (entities.length) event.entity = entities;
   return event;
 }

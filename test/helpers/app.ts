@@ -34,7 +34,7 @@ export function testConfig(t: Test, overrides: Partial<Config> = {}): Config {
 
 /** A migrated database for a test (closed at teardown). */
 export async function testDb(t: Test, config = testConfig(t)): Promise<Knex> {
-  const db = createDb(config);
+  const db = createDb(config, { statementTimeout: config.HMS_STATEMENT_TIMEOUT });
   t.teardown(() => db.destroy());
   await migrateLatest(db);
   return db;

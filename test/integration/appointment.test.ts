@@ -183,6 +183,8 @@ t.test('Appointment', async (t) => {
 
   t.test('an update by another user keeps who cancelled the appointment', async (t) => {
     const doctor = await makeClinician(h);
+    // the doctor reaches the patient as its primary doctor (a cancelled appointment assigns no one)
+    const patient = await makePatient(h, undefined, { generalPractitioner: [{ reference: `Practitioner/${doctor}` }] });
     const a = await create(h, appointment(patient, doctor, { status: 'cancelled' }));
     t.equal((await h.db('appointments').where('id', a.id).first()).cancelled_by, h.userId);
     const token = await startSession(h.db, doctor, { ttlSeconds: 600 });

@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
-  ACTION_CODES, AUDIT_ACTION_SYSTEM, auditEventFromRow, DICOM_SYSTEM, outcomeOf, USER_AGENT_EXTENSION, USER_ID_SYSTEM,
+  ACTION_CODES, AUDIT_ACTION_SYSTEM, AUDIT_ROLE_SYSTEM, auditEventFromRow, BREAK_GLASS_PURPOSE, CLIENT_ID_SYSTEM, DICOM_SYSTEM, outcomeOf,
+  REQUEST_ID_DETAIL, USER_AGENT_EXTENSION, USER_ID_SYSTEM,
 } from '../../src/mappers/audit-event-mapper.js';
 
 const row = (extra: Record<string, unknown> = {}) => ({
@@ -41,4 +42,38 @@ t.test('action letters and outcomes', async (t) => {
   t.equal(outcomeOf(true, null), '0');
   t.equal(outcomeOf(0, '403 forbidden'), '4');
   t.equal(outcomeOf(false, '503 transient'), '8');
+});
+
+t.test('a system client is an identifier agent with its role; the request id is a detail', async (t) => {
+  const event = auditEventFromRow(row({
+    user_id: null, _user_role: null, client_id: 'c1', role: 'system', resource_type: 'Observation', resource_id: 'o1', patient_id: 'p1',
+    request_id: 'req-7', additional_data: null, break_glass: 0,
+  }));
+  t.same(event.agent[0]!.who, { identifier: { system: CLIENT_ID_SYSTEM, value: 'c1' }, display: 'HMS client' });
+  t.same(event.agent[0]!.role, [{ coding: [{ system: AUDIT_ROLE_SYSTEM, code: 'system' }], text: 'system' }]);
+  t.same(event.entity, [
+    { what: { reference: 'Observation/o1' }, detail: [{ type: REQUEST_ID_DETAIL, valueString: 'req-7' }] },
+    {
+      what: { reference: 'Patient/p1' },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+    },
+  ], 'the patient whose data it was is an entity of its own');
+  t.notOk(event.purposeOfEvent);
+  t.notOk(event.agent[0]!.purposeOfUse);
+});
+
+t.test('a break-glass access states emergency treatment as the purpose', async (t) => {
+  const event = auditEventFromRow(row({ role: 'nurse', _user_role: 'nurse', break_glass: 1, patient_id: 'p1' }));
+  t.same(event.purposeOfEvent, [BREAK_GLASS_PURPOSE]);
+  t.same(event.agent[0]!.purposeOfUse, [BREAK_GLASS_PURPOSE]);
+  t.match(BREAK_GLASS_PURPOSE, { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT' }] });
+  t.equal(event.entity!.length, 1, 'the resource is the patient: no second entity');
+  t.same(event.agent[0]!.who, { reference: 'Practitioner/u1' });
+});
+
+t.test("the agent of a user whose row is gone follows the role the row recorded", async (t) => {
+  t.same(auditEventFromRow(row({ _user_role: null, role: 'doctor' })).agent[0]!.who, { reference: 'Practitioner/u1' });
+  t.same(auditEventFromRow(row({ _user_role: null, role: 'finance' })).agent[0]!.who, { identifier: { system: USER_ID_SYSTEM, value: 'u1' }, display: 'HMS user (finance)' });
+  t.same(auditEventFromRow(row({ _user_role: null, role: null })).agent[0]!.who, { identifier: { system: USER_ID_SYSTEM, value: 'u1' }, display: 'HMS user' });
 });

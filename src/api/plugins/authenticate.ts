@@ -4,15 +4,17 @@
  */
 import fp from 'fastify-plugin';
 import type { Knex } from 'knex';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
-import { authenticateToken, sessionCache, type SessionCache } from '../../auth/sessions.js';
+import { authenticateToken, hashToken, sessionCache, type SessionCache } from '../../auth/sessions.js';
+import { deadSessionReason } from '../../db/session-repository.js';
 import { AuthCache } from '../../auth/auth-cache.js';
 import { authenticateClientToken, CLIENT_TOKEN_PREFIX, type ClientTokenCache } from '../../auth/client-tokens.js';
-import { localBus, redisBus, type RevocationBus } from '../../auth/revocation.js';
+import { localBus, redisBus, SESSION_SUBJECT, type RevocationBus } from '../../auth/revocation.js';
 import { isAdmin, roleOf, type ClientPrincipal, type Principal } from '../../auth/principal.js';
 import type { SecurityLogEntry } from '../../db/audit-log.js';
 import { dialectOf } from '../../db/dialect.js';
+import { isRetryable } from '../../db/transactions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -44,6 +46,8 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 export type RequestAuditEvent = Omit<SecurityLogEntry, 'userId' | 'clientId' | 'role' | 'ipAddress' | 'userAgent' | 'requestId'> & {
   /** The user the event is about when no one is authenticated (a login). */
   userId?: string;
+  /** The registered client the event is about when no one is authenticated (a token request). */
+  clientId?: string;
 };
 
 /** The security_logs entry of an event of this request (who, from where, which resource). */
@@ -52,7 +56,7 @@ export function requestAuditEntry(request: FastifyRequest, event: RequestAuditEv
   const p = request.principal;
   return {
     userId: event.userId ?? (p?.kind === 'user' ? p.userId : null),
-    clientId: p?.kind === 'client' ? p.clientId : null,
+    clientId: event.clientId ?? (p?.kind === 'client' ? p.clientId : null),
     role: p ? roleOf(p) : null,
     action: event.action,
     resourceType: event.resourceType ?? params.type ?? null,
@@ -77,6 +81,8 @@ export async function auditRequest(request: FastifyRequest, events: RequestAudit
   try {
     await request.server.auditLog.record(entries, trx);
   } catch (err) {
+    // inside a data change, a deadlock or lock timeout rolls the whole change back: its own retry runs it again
+    if (trx && isRetryable(err)) throw err;
     request.log.error({ err }, 'security log write failed');
     throw new FhirError(503, 'The security log could not be written, so the request was not carried out; retry later', 'transient', { 'Retry-After': '5' });
   }
@@ -93,6 +99,8 @@ export default fp(async (app) => {
   app.decorate('sessionCache', sessionCache(ttl, () => bus.live));
   app.decorate('clientTokenCache', new AuthCache<ClientPrincipal>(ttl, () => bus.live));
   bus.subscribe((subject) => {
+    // a logout elsewhere names its session token's hash; the rest name a user or client (or '*')
+    if (subject.startsWith(SESSION_SUBJECT)) { app.sessionCache.forget(subject.slice(SESSION_SUBJECT.length)); return; }
     app.sessionCache.revoke(subject);
     app.clientTokenCache.revoke(subject);
   });
@@ -105,7 +113,11 @@ export default fp(async (app) => {
     if (token?.startsWith(CLIENT_TOKEN_PREFIX)) principal = await authenticateClientToken(app.db, token, app.clientTokenCache);
     else if (token) principal = await authenticateToken(app.db, token, cfg.HMS_SESSION_IDLE, app.sessionCache);
     if (!principal) {
-      await auditRequest(request, { action: 'unauthenticated', success: false, failureReason: token ? 'invalid, expired or revoked token' : 'no bearer token' });
+      // the refusal's cause is looked up only now: the live path pays nothing for it
+      const dead = token && !token.startsWith(CLIENT_TOKEN_PREFIX) ? await deadSessionReason(app.db, hashToken(token), new Date(), cfg.HMS_SESSION_IDLE) : undefined;
+      await auditRequest(request, dead
+        ? { action: dead.action, userId: dead.userId, success: false, failureReason: dead.reason }
+        : { action: 'unauthenticated', success: false, failureReason: token ? 'invalid, expired or revoked token' : 'no bearer token' });
       throw new FhirError(401, token ? 'The bearer token is invalid, expired or revoked: log in again' : 'Authentication required: send Authorization: Bearer <token> (POST /auth/login)', 'login', UNAUTHORIZED_HEADERS);
     }
     request.principal = principal;

@@ -20,7 +20,7 @@ export interface DatabasePluginOptions {
 }
 
 export default fp<DatabasePluginOptions>(async (app, opts) => {
-  const db = opts.db ?? createDb(opts.config);
+  const db = opts.db ?? createDb(opts.config, { statementTimeout: opts.config.HMS_STATEMENT_TIMEOUT });
   app.decorate('db', db);
   app.decorate('config', opts.config);
   app.decorate('auditLog', new AuditLog(db));

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, operationOutcome, type IssueCode } from '../../fhir/outcome.js';
 import { FHIR_JSON } from './fhir-json.js';
 import { auditRequest } from './authenticate.js';
+import { unaudited } from './rate-limit.js';
 
 const CODE_BY_STATUS: Record<number, IssueCode> = {
   400: 'invalid', 401: 'login', 403: 'forbidden', 404: 'not-found', 405: 'not-supported', 406: 'not-supported',
@@ -17,10 +18,27 @@ const MESSAGE_BY_CODE: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
 };
 
+/**
+ * Statements stopped by their time limit: HMS's SQLite deadline, MariaDB ER_STATEMENT_TIMEOUT
+ * (1969, which mysql2 has no name for), MySQL ER_QUERY_TIMEOUT (3024), and ER_QUERY_INTERRUPTED
+ * (1317, a KILL QUERY); HMS_STATEMENT_CANCELLED is the KILL of a request whose client went away.
+ */
+const TIMEOUT_CODES = new Set(['HMS_STATEMENT_TIMEOUT', 'HMS_STATEMENT_CANCELLED', 'ER_QUERY_TIMEOUT', 'ER_QUERY_INTERRUPTED']);
+const TIMEOUT_ERRNOS = new Set([1969, 3024, 1317]);
+
+type DatabaseError = { code?: string; errno?: number; nativeError?: { code?: string; errno?: number } };
+
+/** Whether an error is a statement cancelled because its client went away (nobody to answer). */
+export const clientGone = (err: unknown): boolean => (err as DatabaseError | undefined)?.code === 'HMS_STATEMENT_CANCELLED';
+
 /** Maps a database error to a client error where it is the client's fault; undefined otherwise. */
-function databaseClientError(err: { code?: string; nativeError?: { code?: string } }): FhirError | undefined {
+function databaseClientError(err: DatabaseError): FhirError | undefined {
   // Objection wraps driver errors (DataError, UniqueViolationError ...) and keeps the code on nativeError
   const code = err.nativeError?.code ?? err.code ?? '';
+  const errno = err.nativeError?.errno ?? err.errno;
+  if (TIMEOUT_CODES.has(code) || (errno !== undefined && TIMEOUT_ERRNOS.has(errno))) {
+    return new FhirError(503, 'The request needed a database statement that ran longer than this server allows, and was stopped: make the search more selective (fewer repeated or negated parameters, a narrower date range) and retry', 'timeout', { 'Retry-After': '5' });
+  }
   if (code === 'ER_DUP_ENTRY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     return new FhirError(409, 'The resource conflicts with an existing one (a unique value is already taken)', 'duplicate');
   }
@@ -43,7 +61,7 @@ function databaseClientError(err: { code?: string; nativeError?: { code?: string
 export function toFhirError(err: FastifyError | Error): FhirError {
   if (err instanceof FhirError) return err;
   const fe = err as FastifyError & { code?: string };
-  const db = databaseClientError(fe as { code?: string; nativeError?: { code?: string } });
+  const db = databaseClientError(fe as DatabaseError);
   if (db) return db;
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 500) return new FhirError(500, 'Internal server error; the details are in the server log', 'exception');
@@ -60,9 +78,10 @@ export function sendOutcome(reply: FastifyReply, error: FhirError): FastifyReply
 export default fp(async (app) => {
   app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const error = toFhirError(err);
-    if (error.status >= 500) request.log.error({ err }, 'request failed');
+    if (clientGone(err)) request.log.info('client went away: its statement was cancelled');
+    else if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: (err as FastifyError).code }, 'request refused');
-    if (/^\/(fhir|admin)(\/|$)/.test(request.url) && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata') {
+    if (/^\/(fhir|admin)(\/|$)/.test(request.url) && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata' && !unaudited(err)) {
       // status and issue code only: diagnostics quote client input (search values, identifiers)
       await auditRequest(request, { action: 'refused', success: false, failureReason: `${error.status} ${error.issues[0]?.code ?? ''}` }).catch(() => undefined);
     }

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
 import { findLoginUser, touchLastLogin } from '../../db/user-repository.js';
 import { verifyPassword } from '../../auth/passwords.js';
-import { endSession, startSession } from '../../auth/sessions.js';
+import { endSession, hashToken, startSession } from '../../auth/sessions.js';
+import { sessionSubject } from '../../auth/revocation.js';
 import { loginGate, loginSucceeded } from '../../auth/throttle.js';
 import { auditRequest, bearerToken } from '../plugins/authenticate.js';
 
@@ -58,6 +59,8 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     if (!userId) {
       throw new FhirError(401, 'No live session to log out of', 'login', { 'WWW-Authenticate': 'Bearer realm="hms"' });
     }
+    // the other processes drop the session from their caches at once
+    await app.revocations.publish(sessionSubject(hashToken(token!)));
     await auditRequest(request, { action: 'logout', success: true, userId });
     return reply.code(204).send();
   });

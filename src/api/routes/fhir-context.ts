@@ -6,6 +6,9 @@ import type { Resource } from '../../fhir/types.js';
 import { operationOutcome } from '../../fhir/outcome.js';
 import { FHIR_JSON } from '../plugins/fhir-json.js';
 import { auditRequest } from '../plugins/authenticate.js';
+import { Access } from '../../fhir/access.js';
+import { searchLimitsOf } from '../../fhir/search/limits.js';
+import { requestSignal } from '../plugins/request-signal.js';
 
 /** Parsed Prefer header (RFC 7240). */
 export function preferences(request: FastifyRequest): Record<string, string> {
@@ -22,14 +25,35 @@ export function baseUrl(request: FastifyRequest): string {
   return request.server.config.HMS_BASE_URL ?? `${request.protocol}://${request.host}/fhir`;
 }
 
+const accessOf = new WeakMap<FastifyRequest, Access>();
+
+/** The request's access (one per request, from its principal). */
+export function requestAccess(request: FastifyRequest): Access {
+  let access = accessOf.get(request);
+  if (!access) {
+    if (!request.principal) throw new Error('requestAccess before authentication');
+    access = new Access(request.principal);
+    accessOf.set(request, access);
+  }
+  return access;
+}
+
 export function fhirContext(request: FastifyRequest): FhirContext {
+  const access = requestAccess(request);
   return {
     db: request.server.db,
     baseUrl: baseUrl(request),
     userId: request.principal?.kind === 'user' ? request.principal.userId : undefined,
+    access,
     strict: preferences(request).handling === 'strict',
     maxCount: request.server.config.HMS_MAX_COUNT,
-    audit: (e, trx) => auditRequest(request, { action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, success: e.success, failureReason: e.reason, additionalData: e.data }, trx),
+    searchLimits: searchLimitsOf(request.server.config),
+    // made on first use: only statements that can be cancelled ask for it
+    get signal() { return requestSignal(request); },
+    audit: (events, trx) => auditRequest(request, (Array.isArray(events) ? events : [events]).map((e) => ({
+      action: e.action, resourceType: e.resourceType, resourceId: e.resourceId, patientId: e.patientId ?? null, success: e.success,
+      failureReason: e.reason, additionalData: e.data, breakGlass: e.breakGlass ?? access.breakGlass(e.patientId),
+    })), trx),
   };
 }
 

@@ -11,13 +11,16 @@ import { parseDateParam } from '../search/dates.js';
 import { one, type ParsedParam, type Query } from '../search/params.js';
 import { resolveIncludes, type Found } from '../search/includes.js';
 import { definitionOf, present } from '../resource-view.js';
-import { badRequest, gone, notFound } from '../outcome.js';
-import { currentQuery, readCurrent, storedFromRow, type Row, type StoredResource } from '../../db/resource-repository.js';
+import { badRequest, gone } from '../outcome.js';
+import { currentQuery, storedFromRow, type Row, type StoredResource } from '../../db/resource-repository.js';
 import { sqlToInstant } from '../../mappers/datatypes.js';
 import { dialectOf } from '../../db/dialect.js';
+import { cancellable } from '../../db/cancellable.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { Bundle, BundleEntry } from '../bundle.js';
-import { DEFAULT_COUNT } from '../search/execute.js';
+import { DEFAULT_COUNT, perPatientEvents } from '../search/execute.js';
+import type { RowScope } from '../access.js';
+import { locate, missing } from '../reach.js';
 
 /** Where a page starts: the type (index), the last id seen of it, and the id bound of append-only types. */
 interface Position { type: number; after?: string; until: string }
@@ -41,9 +44,9 @@ function wantedTypes(query: Query): string[] | undefined {
   return wanted === undefined ? undefined : wanted.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** The types in the patient compartment, in registry order, narrowed by _type. */
-function compartmentTypes(names: string[] | undefined): ResourceDefinition[] {
-  const all = allResourceDefinitions().filter((d) => d.compartment?.length && d.interactions.includes('search-type'));
+/** The types in the patient compartment that the caller may search, in registry order, narrowed by _type. */
+function compartmentTypes(ctx: FhirContext, names: string[] | undefined): ResourceDefinition[] {
+  const all = allResourceDefinitions().filter((d) => d.compartment?.length && d.interactions.includes('search-type') && ctx.access.rule(d, 'search'));
   if (!names) return all;
   for (const n of names) if (n !== 'Patient' && !all.some((d) => d.type === n)) throw badRequest(`_type '${n}' is not a type in the Patient compartment HMS serves`);
   return all.filter((d) => names.includes(d.type));
@@ -54,22 +57,22 @@ function compartmentTypes(names: string[] | undefined): ResourceDefinition[] {
  * compartment parameter, merged here: an OR of a column and an index condition would make the
  * database scan the whole table instead of using either index.
  */
-async function compartmentRows(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, page: { after?: string; until: string }, limit: number): Promise<StoredResource[]> {
+async function compartmentRows(ctx: FhirContext, def: ResourceDefinition, patientId: string, since: ParsedParam | undefined, page: { after?: string; until: string }, limit: number, scope: RowScope): Promise<StoredResource[]> {
   const byId = new Map<string, StoredResource>();
   for (const name of def.compartment ?? []) {
     const p = searchParam(def, name)!;
     const q = currentQuery(ctx.db, def).orderBy('t.id').limit(limit);
     if (p.source === 'index') {
       // the index rows of this patient first (idx_lookup), then their resources
-      applyFilters(ctx.db, q, def, { params: [] });
+      applyFilters(ctx.db, q, def, { params: [] }, scope);
       q.whereIn('t.id', ctx.db('search_token').select('resource_id').where({ resource_type: def.type, param: p.name, code: `Patient/${patientId}` }));
     } else {
-      applyFilters(ctx.db, q, def, { params: [{ def: p, targetType: 'Patient', strings: [`Patient/${patientId}`], dates: [], tokens: [], numbers: [] }] });
+      applyFilters(ctx.db, q, def, { params: [{ def: p, targetType: 'Patient', strings: [`Patient/${patientId}`], dates: [], tokens: [], numbers: [] }] }, scope);
     }
-    if (since) applyFilters(ctx.db, q, def, { params: [since] });
+    if (since) applyFilters(ctx.db, q, def, { params: [since] }, scope);
     if (page.after !== undefined) q.where('t.id', '>', page.after);
     if (def.appendOnly) q.where('t.id', '<', page.until);
-    for (const r of (await q) as Row[]) byId.set(String(r.id), storedFromRow(def, r));
+    for (const r of (await cancellable(ctx.db, q, ctx.signal)) as Row[]) byId.set(String(r.id), storedFromRow(def, r));
   }
   // the first `limit` of the union, in the order the database compares ids (MySQL's collation
   // ignores case; SQLite compares bytes)
@@ -83,8 +86,10 @@ async function compartmentRows(ctx: FhirContext, def: ResourceDefinition, patien
 
 export async function patientEverything(ctx: FhirContext, patientId: string, query: Query, selfUrl: string): Promise<Bundle> {
   const patientDef = definitionOf('Patient');
-  const patient = await readCurrent(ctx.db, patientDef, patientId);
-  if (!patient) throw notFound(`Patient/${patientId} is not known`);
+  const patientRule = ctx.access.require(patientDef, 'read');
+  const scope = ctx.access.scope('search');
+  const patient = await locate(ctx, patientDef, patientRule, patientId);
+  if (!patient) throw await missing(ctx, patientDef, patientRule, patientId);
   if (patient.deleted) throw gone(`Patient/${patientId} has been deleted`);
 
   for (const k of Object.keys(query)) if (!KNOWN.has(k)) throw badRequest(`$everything does not support the parameter '${k}' (supported: _count, _since, _type)`);
@@ -95,7 +100,7 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
   const sinceRaw = one(query, '_since');
   const sinceRange = sinceRaw === undefined ? undefined : parseDateParam(`ge${sinceRaw}`, '_since');
   const names = wantedTypes(query);
-  const types = compartmentTypes(names);
+  const types = compartmentTypes(ctx, names);
   const cursorRaw = one(query, '_cursor');
   const start: Position = cursorRaw ? decode(cursorRaw) : { type: -1, until: uuidv7() };
   const patientChanged = !sinceRange || sqlToInstant(patient.lastUpdated)! >= sinceRange.start.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -109,7 +114,7 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
     if (room <= 0) { next = { type: i, until: start.until }; break; }
     const def = types[i]!;
     const since = sinceRange ? { def: searchParam(def, '_lastUpdated')!, strings: [], dates: [sinceRange], tokens: [], numbers: [] } as ParsedParam : undefined;
-    const rows = await compartmentRows(ctx, def, patientId, since, { after: i === start.type ? start.after : undefined, until: start.until }, room + 1);
+    const rows = await compartmentRows(ctx, def, patientId, since, { after: i === start.type ? start.after : undefined, until: start.until }, room + 1, scope);
     const take = rows.slice(0, room);
     for (const stored of take) page.push({ def, stored });
     if (rows.length > room) { next = { type: i, after: String(take[take.length - 1]!.row.id), until: start.until }; break; }
@@ -119,10 +124,12 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
   const refSpecs = [...new Set(page.map((f) => f.def))].flatMap((def) => def.searchParams
     .filter((p) => p.type === 'reference' && (p.targets ?? []).includes('Practitioner'))
     .map((p) => ({ source: def.type, param: p.name, targetType: 'Practitioner', iterate: false })));
-  const { included } = await resolveIncludes(ctx, page, refSpecs, []);
+  const { included } = await resolveIncludes(ctx, page, refSpecs, [], scope);
 
   const entry = (f: Found, mode: 'match' | 'include'): BundleEntry => ({
-    fullUrl: `${ctx.baseUrl}/${f.def.type}/${String(f.stored.row.id)}`, resource: present(f.def, f.stored), search: { mode },
+    fullUrl: `${ctx.baseUrl}/${f.def.type}/${String(f.stored.row.id)}`,
+    resource: ctx.access.view(f.def, f.def === patientDef ? patientRule : ctx.access.require(f.def, 'search'), present(f.def, f.stored)),
+    search: { mode },
   });
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: selfUrl }] };
   if (next) {
@@ -133,9 +140,14 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
   if (!cursorRaw && !next) bundle.total = page.length;
   const entries = [...page.map((f) => entry(f, 'match')), ...included.map((f) => entry(f, 'include'))];
   if (entries.length) bundle.entry = entries;
-  await ctx.audit({
-    action: 'everything', resourceType: 'Patient', resourceId: patientId, success: true,
-    data: { returned: entries.length, resources: entries.map((e) => e.fullUrl!.slice(ctx.baseUrl.length + 1)) },
-  });
+  // one row for the patient (what belongs to no patient, the practitioners, goes with it), one for any other
+  // patient whose data came along; the patient's row even when _type or _since left everything out
+  const events = perPatientEvents('everything', 'Patient', [...page, ...included], {}, patientId);
+  const own = events.filter((e) => e.patientId === patientId || e.patientId === undefined);
+  const resources = own.flatMap((e) => (e.data?.resources as string[] | undefined) ?? []);
+  await ctx.audit([
+    { action: 'everything', resourceType: 'Patient', resourceId: patientId, patientId, success: true, data: { returned: resources.length, resources } },
+    ...events.filter((e) => e.patientId !== patientId && e.patientId !== undefined),
+  ]);
   return bundle;
 }

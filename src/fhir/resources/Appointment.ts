@@ -8,6 +8,7 @@ import {
 import { referenceId, setExtension } from '../../mappers/datatypes.js';
 import { checkPeriod } from '../checks.js';
 import { conflict, unprocessable } from '../outcome.js';
+import { keepElements } from '../views.js';
 import { dialectOf } from '../../db/dialect.js';
 import type { Row } from '../../mappers/column-map.js';
 import type { Reference } from '../types.js';
@@ -34,7 +35,7 @@ function slotOf(columns: Row): { start: string; end: string } {
  * The doctor's users row is locked first (MySQL; SQLite runs one writer at a time), so two
  * concurrent bookings of one doctor are checked one after the other.
  */
-async function checkDoubleBooking(trx: Knex.Transaction, id: string, columns: Row): Promise<void> {
+async function checkDoubleBooking(trx: Knex.Transaction, id: string, columns: Row, visible: (type: string, ids: string[]) => Promise<Set<string>>): Promise<void> {
   const doctor = String(columns.doctor_id);
   const mysql = dialectOf(trx) === 'mysql';
   if (mysql) await trx('users').where('id', doctor).forUpdate().first('id');
@@ -44,7 +45,11 @@ async function checkDoubleBooking(trx: Knex.Transaction, id: string, columns: Ro
     .andWhere('t.appointment_date', '<=', end.slice(0, 10))
     .andWhereRaw(`${mysql ? startSql.mysql : startSql.sqlite} < ?`, [end])
     .andWhereRaw(`${mysql ? endSql.mysql : endSql.sqlite} > ?`, [start]);
-  if (clash) throw conflict(`Practitioner/${doctor} is already booked between ${start.replace(' ', 'T')}Z and ${end.replace(' ', 'T')}Z (Appointment/${String(clash.id)})`);
+  if (clash) {
+    // the clashing appointment is named only to a caller who may read it (it may be another patient's)
+    const named = (await visible('Appointment', [String(clash.id)])).size ? ` (Appointment/${String(clash.id)})` : '';
+    throw conflict(`Practitioner/${doctor} is already booked between ${start.replace(' ', 'T')}Z and ${end.replace(' ', 'T')}Z${named}`);
+  }
 }
 
 const participants = (a: Appointment) => a.participant ?? [];
@@ -57,6 +62,14 @@ export const AppointmentDefinition = defineResource<Appointment>({
   description: 'A booked meeting of a patient and a practitioner (appointments table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
+  views: {
+    // finance: the booking without its clinical content (reason, description, comments, instructions, extensions, narrative)
+    administrative: keepElements<Appointment>([
+      'identifier', 'status', 'serviceCategory', 'serviceType', 'specialty', 'appointmentType', 'priority', 'start', 'end',
+      'minutesDuration', 'slot', 'created', 'participant', 'requestedPeriod',
+    ]),
+  },
   toRow: (a, ctx) => appointmentToRow(a, ctx),
   fromRow: appointmentFromRow,
   check(a) {
@@ -92,7 +105,7 @@ export const AppointmentDefinition = defineResource<Appointment>({
     const blocking = !NOT_BLOCKING.includes(String(columns.status));
     const changed = !before || NOT_BLOCKING.includes(String(before.status)) || before.doctor_id !== columns.doctor_id
       || slotOf(before).start !== slot.start || slotOf(before).end !== slot.end;
-    if (blocking && changed) await checkDoubleBooking(ctx.trx, ctx.id, columns);
+    if (blocking && changed) await checkDoubleBooking(ctx.trx, ctx.id, columns, ctx.visible);
   },
   references: [
     { column: 'patient_id', expression: 'Appointment.participant.actor', targetType: 'Patient', table: 'patients', softDelete: true },

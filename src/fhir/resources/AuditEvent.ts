@@ -1,13 +1,16 @@
 /**
  * AuditEvent, over security_logs: read and search only. https://hl7.org/fhir/R4/auditevent.html
- * The log is written by the server itself (append-only); create, update and delete answer 405.
- * docs/resources/AuditEvent.md
+ * The log is written by the server itself (append-only, hash-chained: docs/audit-log.md); create,
+ * update and delete answer 405. docs/resources/AuditEvent.md
  */
 import { defineResource, type ColumnSearchParam } from '../registry.js';
 import {
-  ACTION_SQL, AUDIT_ACTION_SYSTEM, AUDIT_TYPE_SYSTEM, auditEventFromRow, DICOM_SYSTEM, OUTCOME_SQL, TYPE_SQL, type AuditEvent,
+  ACTION_SQL, AUDIT_ACTION_SYSTEM, AUDIT_ROLE_SYSTEM, AUDIT_TYPE_SYSTEM, auditEventFromRow, CLIENT_ID_SYSTEM, DICOM_SYSTEM, OUTCOME_SQL, TYPE_SQL,
+  type AuditEvent,
 } from '../../mappers/audit-event-mapper.js';
+import { HMS_CANONICAL } from '../../mappers/datatypes.js';
 import { FhirError } from '../outcome.js';
+import { disclosureView } from '../views.js';
 
 /** Types a security_logs row may name (entity=<bare id> matches any of them). */
 const ENTITY_TYPES = [
@@ -40,6 +43,10 @@ export const AuditEventDefinition = defineResource<AuditEvent>({
   // isSummary in R4, plus agent and source: mandatory, so a summary without them would be invalid
   summaryElements: ['type', 'subtype', 'action', 'recorded', 'outcome', 'outcomeDesc', 'purposeOfEvent', 'agent', 'source'],
   compartment: ['patient'],
+  // the patient a row is about (a patient reads the accesses to their own record)
+  patientColumn: 'patient_id',
+  // what a patient sees of the accesses to their own record (src/auth/policy.ts)
+  views: { disclosure: disclosureView },
   appendOnly: true,
   searchParams: [
     {
@@ -55,8 +62,20 @@ export const AuditEventDefinition = defineResource<AuditEvent>({
       expression: 'AuditEvent.entity.what', description: 'The resource acted on (resource_type and resource_id)',
     },
     {
-      name: 'patient', source: 'column', type: 'reference', column: 'resource_id', typeColumn: 'resource_type', targets: ['Patient'],
-      expression: 'AuditEvent.entity.what.where(resolve() is Patient)', description: 'Events whose entity is this Patient',
+      name: 'patient', source: 'column', type: 'reference', column: 'patient_id', targets: ['Patient'],
+      expression: 'AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(resolve() is Patient)',
+      description: "Events about this patient's data, whatever resource (patient_id: the accounting of disclosures)",
+    },
+    {
+      name: 'agent-role', source: 'column', type: 'token', column: 'role', expression: 'AuditEvent.agent.role',
+      description: `The role the agent acted in: admin | doctor | nurse | patient | finance | system (${AUDIT_ROLE_SYSTEM})`,
+      tokenToColumn: (system, code) => (system && system !== AUDIT_ROLE_SYSTEM ? undefined : [code]),
+    },
+    {
+      name: 'client', source: 'column', type: 'token', column: 'client_id', caseSensitive: true,
+      expression: `AuditEvent.agent.who.identifier.where(system='${CLIENT_ID_SYSTEM}')`, definition: `${HMS_CANONICAL}/SearchParameter/AuditEvent-client`,
+      description: `The system client that acted (its client_id; system ${CLIENT_ID_SYSTEM} or none)`,
+      tokenToColumn: (system, code) => (system && system !== CLIENT_ID_SYSTEM ? undefined : [code]),
     },
     {
       name: 'subtype', source: 'column', type: 'token', column: 'action', expression: 'AuditEvent.subtype',

@@ -22,6 +22,7 @@ export const ConditionDefinition = defineResource<Condition>({
   description: 'Diagnoses and problems of a patient, coded in ICD-10-CM (medical_conditions table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
   toRow: (c, ctx) => conditionToRow(c, { userId: ctx.userId, now: ctx.now }),
   fromRow: conditionFromRow,
   check(c) {

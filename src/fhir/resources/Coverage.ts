@@ -59,6 +59,7 @@ export const CoverageDefinition = defineResource<Coverage>({
   description: 'Insurance coverage of a patient (insurance table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
   toRow: (c, ctx) => coverageToRow(c, { userId: ctx.userId, now: ctx.now }),
   fromRow: coverageFromRow,
   check: checkCoverage,

@@ -23,6 +23,7 @@ export const DiagnosticReportDefinition = defineResource<DiagnosticReport>({
   description: 'Diagnostic reports grouping Observations (diagnostic_reports table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
   storage: {
     async insertRow(trx, id, row) { await trx(TABLE).insert({ ...row, id }); },
     async updateRow(trx, id, row) { await trx(TABLE).where({ id }).update(row); },
@@ -35,14 +36,16 @@ export const DiagnosticReportDefinition = defineResource<DiagnosticReport>({
     checkRealDate(r.effectiveDateTime, 'DiagnosticReport.effectiveDateTime');
     checkPeriod(r.effectivePeriod?.start, r.effectivePeriod?.end, 'DiagnosticReport.effectivePeriod');
   },
-  async checkStored(r, { trx }) {
+  async checkStored(r, { visible }) {
     const list = r.result ?? [];
+    // results must be Observations the writer may read: one out of reach answers like a missing one
+    const ids = list.map((x) => referenceId(x, 'Observation')).filter((x): x is string => !!x);
+    const found = await visible('Observation', ids);
     for (let i = 0; i < list.length; i++) {
       const ref = list[i]!.reference;
       if (!ref) continue;
       const id = referenceId(list[i], 'Observation');
-      const found = id ? await trx('observations').where({ id }).first('id') : undefined;
-      if (!found) throw unprocessable(`DiagnosticReport.result[${i}] refers to ${ref}, which is not a stored Observation`, `DiagnosticReport.result[${i}]`, 'not-found');
+      if (!id || !found.has(id)) throw unprocessable(`DiagnosticReport.result[${i}] refers to ${ref}, which is not a stored Observation`, `DiagnosticReport.result[${i}]`, 'not-found');
     }
   },
   references: [

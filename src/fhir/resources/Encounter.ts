@@ -2,11 +2,12 @@
 import { defineResource } from '../registry.js';
 import { ALL_INTERACTIONS, codings, identifierParam, literalRefs, patientParams, statusParam } from './common.js';
 import {
-  encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter, ENCOUNTER_STATUS_TO_COLUMN,
+  encounterFromRow, encounterToRow, HMS_VISIT_TYPE, visitTypeOf, type Encounter, ENCOUNTER_STATUS_TO_COLUMN, ENCOUNTER_TEXT_EXTENSIONS,
 } from '../../mappers/encounter-mapper.js';
 import { referenceId } from '../../mappers/datatypes.js';
 import { checkPeriod, checkRealDate } from '../checks.js';
 import { unprocessable } from '../outcome.js';
+import { keepElements } from '../views.js';
 
 
 export const EncounterDefinition = defineResource<Encounter>({
@@ -16,6 +17,25 @@ export const EncounterDefinition = defineResource<Encounter>({
   description: 'A visit of a patient: the clinical encounter and its notes (visits table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
+  views: {
+    // finance: the visit without its clinical content (reasons, diagnoses, hospitalization, the clinical text extensions, narrative)
+    administrative: keepElements<Encounter>([
+      'identifier', 'status', 'statusHistory', 'class', 'classHistory', 'type', 'serviceType', 'priority', 'subject', 'episodeOfCare',
+      'basedOn', 'participant', 'appointment', 'period', 'length', 'account', 'location', 'serviceProvider', 'partOf',
+    ]),
+  },
+  elementGroups: {
+    // nurses write the basic notes of a visit (visits.notes) and nothing else of it
+    notes: {
+      description: 'the basic notes (extension encounter-notes)',
+      without: (e) => {
+        const extension = (e.extension ?? []).filter((x) => x.url !== ENCOUNTER_TEXT_EXTENSIONS.notes);
+        const { extension: _x, ...rest } = e;
+        return (extension.length ? { ...rest, extension } : rest) as Encounter;
+      },
+    },
+  },
   toRow: (e, ctx) => encounterToRow(e, ctx),
   fromRow: encounterFromRow,
   check(e) {

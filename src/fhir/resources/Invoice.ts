@@ -58,6 +58,7 @@ export const InvoiceDefinition = defineResource<Invoice>({
   description: 'Invoices and their payments (billing table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
   toRow: (inv, ctx) => invoiceToRow(inv, { userId: ctx.userId, now: ctx.now }),
   fromRow: invoiceFromRow,
   check: checkInvoice,
@@ -66,6 +67,9 @@ export const InvoiceDefinition = defineResource<Invoice>({
     await checkUnique(ctx, 'billing', { invoice_number: number }, `Invoice number '${String(number)}' is already used by another invoice`);
     // created_by records who created the invoice: an update keeps it
     if (ctx.current) ctx.columns.created_by = ctx.current.row.created_by;
+    if (ctx.columns.created_by === null || ctx.columns.created_by === undefined) {
+      throw unprocessable('No user to record as the invoice\'s creator (billing.created_by): a system client cannot create invoices', 'Invoice', 'required');
+    }
   },
   references: [
     { column: 'patient_id', expression: 'Invoice.subject', targetType: 'Patient', table: 'patients', softDelete: true },

@@ -42,6 +42,7 @@ export const MedicationRequestDefinition = defineResource<MedicationRequest>({
   description: 'Prescriptions: medication orders with dose, frequency and dispense details (prescriptions table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
   toRow: (m, ctx) => medicationRequestToRow(m, { userId: ctx.userId, now: ctx.now }),
   fromRow: medicationRequestFromRow,
   check(m) {

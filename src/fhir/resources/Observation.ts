@@ -73,6 +73,11 @@ export const ObservationDefinition = defineResource<Observation>({
   description: 'Vital signs (vitals table, one Observation per measurement) and laboratory results (lab_results table)',
   interactions: ALL_INTERACTIONS,
   softDelete: false,
+  patientColumn: 'patient_id',
+  subsets: {
+    // nurses write vital signs: measurements of vitals rows (docs/resources/Observation.md lists them)
+    'vital-signs': { description: 'vital-sign Observations', resource: (o) => measureOf(o) !== undefined, row: (row) => row.source === 'vitals' },
+  },
   storage: observationStorage,
   toRow: (o, ctx) => observationToRow(o, { userId: ctx.userId, now: ctx.now }),
   fromRow: observationFromRow,
@@ -97,8 +102,8 @@ export const ObservationDefinition = defineResource<Observation>({
   references: [
     { column: 'patient_id', expression: 'Observation.subject', targetType: 'Patient', table: 'patients', softDelete: true },
     { column: 'visit_id', expression: 'Observation.encounter', targetType: 'Encounter', table: 'visits', softDelete: false },
-    { column: 'v_recorded_by', expression: 'Observation.performer', targetType: 'Practitioner', table: 'users', softDelete: true },
-    { column: 'l_ordered_by', expression: 'Observation.performer', targetType: 'Practitioner', table: 'users', softDelete: true },
+    { column: 'v_recorded_by', expression: 'Observation.performer', targetType: 'Practitioner', table: 'users', softDelete: true, requiredUser: true },
+    { column: 'l_ordered_by', expression: 'Observation.performer', targetType: 'Practitioner', table: 'users', softDelete: true, requiredUser: true },
   ],
   // isSummary in R4 (category and dataAbsentReason are not; component is, so blood pressure keeps its values)
   summaryElements: [

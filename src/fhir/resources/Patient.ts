@@ -4,7 +4,7 @@ import { ALL_INTERACTIONS, identifierParam } from './common.js';
 import {
   BLOOD_TYPES, PATIENT_EXTENSIONS, genderToColumn, patientFromRow, patientToRow, UNKNOWN_BIRTH_DATE, type Patient,
 } from '../../mappers/patient-mapper.js';
-import { extensionValue } from '../../mappers/datatypes.js';
+import { extensionValue, HMS_CANONICAL } from '../../mappers/datatypes.js';
 import { checkNotFuture, checkOneOf, checkRealDate } from '../checks.js';
 import type { Address, ContactPoint, HumanName, Reference } from '../types.js';
 
@@ -22,6 +22,7 @@ export const PatientDefinition = defineResource<Patient>({
   description: 'Demographics of a person receiving care (patients table)',
   interactions: ALL_INTERACTIONS,
   softDelete: true,
+  patientColumn: 'id',
   toRow: patientToRow,
   fromRow: patientFromRow,
   check(p) {
@@ -36,7 +37,10 @@ export const PatientDefinition = defineResource<Patient>({
       where: { role: ['doctor', 'nurse'] }, softDelete: true,
     },
   ],
-  operations: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }],
+  operations: [
+    { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+    { name: 'break-glass', definition: `${HMS_CANONICAL}/OperationDefinition/Patient-break-glass` },
+  ],
   summaryElements: ['identifier', 'active', 'name', 'telecom', 'gender', 'birthDate', 'deceasedBoolean', 'deceasedDateTime', 'address', 'managingOrganization', 'link'],
   searchParams: [
     identifierParam('Patient'),

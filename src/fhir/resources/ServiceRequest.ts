@@ -14,6 +14,7 @@ export const ServiceRequestDefinition = defineResource<Resource>({
   description: 'Lab orders: a read-only view of the lab_results table (write lab results as Observations)',
   interactions: ['read', 'search-type'],
   softDelete: false,
+  patientColumn: 'patient_id',
   kept: false,
   toRow: () => { throw new FhirError(405, 'ServiceRequest is read-only: lab orders are written as laboratory Observations', 'not-supported'); },
   fromRow: (row) => serviceRequestFromRow(row),

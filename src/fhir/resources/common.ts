@@ -70,7 +70,7 @@ export function clinicalReferences(type: string, userColumn: string, userExpress
     { column: 'patient_id', expression: `${type}.subject`, targetType: 'Patient', table: 'patients', softDelete: true },
     { column: 'visit_id', expression: `${type}.encounter`, targetType: 'Encounter', table: 'visits', softDelete: false },
     // the writing user stands in when the resource names nobody; an explicit reference is checked in checkStored
-    { column: userColumn, expression: userExpression, targetType: 'Practitioner', table: 'users', softDelete: true },
+    { column: userColumn, expression: userExpression, targetType: 'Practitioner', table: 'users', softDelete: true, requiredUser: true },
   ];
 }
 

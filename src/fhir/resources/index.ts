@@ -11,4 +11,5 @@ export { ConditionDefinition } from './Condition.js';
 export { MedicationRequestDefinition } from './MedicationRequest.js';
 export { InvoiceDefinition } from './Invoice.js';
 export { CoverageDefinition } from './Coverage.js';
+export { CareTeamDefinition } from './CareTeam.js';
 export { AuditEventDefinition } from './AuditEvent.js';

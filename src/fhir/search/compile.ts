@@ -12,7 +12,9 @@ import { normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
 import { whereExactIds, whereOfType } from '../../db/resource-repository.js';
 import { dialectOf } from '../../db/dialect.js';
+import { whereWithinDeadline } from '../../db/statement-limits.js';
 import type { NumberValue } from './numbers.js';
+import type { RowScope } from '../access.js';
 
 type QB = Knex.QueryBuilder;
 
@@ -131,15 +133,15 @@ function whereIn(q: QB, col: string, values: unknown[], not = false): void {
   q.whereRaw(`${col} ${not ? 'NOT IN' : 'IN'} (${placeholders(values.length)})`, values as Knex.Value[]);
 }
 
-/** The ids of the rows of one chain target that its parameter matches, as a subquery. */
-function chainSubquery(db: Knex, chain: ChainTarget, alias: string): QB {
+/** The ids of the rows of one chain target that its parameter matches (and the caller may see), as a subquery. */
+function chainSubquery(db: Knex, chain: ChainTarget, alias: string, scope: RowScope): QB {
   const inner = `${alias}c`;
   const sub = db(`${chain.target.table} as ${inner}`).select(`${inner}.id`);
-  applyFilters(db, sub, chain.target, { params: [chain.param] }, inner);
+  applyFilters(db, sub, chain.target, { params: [chain.param] }, scope, inner);
   return sub;
 }
 
-function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, alias: string): void {
+function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, alias: string, scope: RowScope): void {
   const col = columnSql(db, def, alias);
   const typeCol = def.typeColumn ? quoted(alias, def.typeColumn) : undefined;
   if (p.chain) {
@@ -150,7 +152,7 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, al
       for (const c of chains) {
         any.orWhere((w) => {
           if (typeCol) w.whereRaw(`${typeCol} = ?`, [c.target.type]);
-          w.whereIn(db.raw(col) as unknown as string, chainSubquery(db, c, alias));
+          w.whereIn(db.raw(col) as unknown as string, chainSubquery(db, c, alias, scope));
         });
       }
       if (chains.length === 0) any.whereRaw('1 = 0');
@@ -225,7 +227,7 @@ function tokenColumnValues(def: ColumnSearchParam, tok: TokenParam): unknown[] {
   return tok.hasSystem && tok.system ? [] : [tok.code];
 }
 
-function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam, alias: string): void {
+function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam, alias: string, scope: RowScope): void {
   const table = def.type === 'string' ? 'search_string' : 'search_token';
   const s = `${alias}s`;
   const sub = (fill?: (x: QB) => void): QB => {
@@ -238,7 +240,7 @@ function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSea
     // the index holds "Type/id": compare with each target type's matching ids so prefixed
     const concat = dialectOf(db) === 'mysql' ? `CONCAT(?, ${alias}c.id)` : `? || ${alias}c.id`;
     q.whereExists(sub((w) => {
-      for (const c of p.chain!) w.orWhereIn(`${s}.code`, chainSubquery(db, c, alias).clearSelect().select(db.raw(concat, [`${c.target.type}/`])));
+      for (const c of p.chain!) w.orWhereIn(`${s}.code`, chainSubquery(db, c, alias, scope).clearSelect().select(db.raw(concat, [`${c.target.type}/`])));
     }));
     return;
   }
@@ -279,13 +281,18 @@ function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSea
   if (p.modifier === 'not') q.whereNot(matches); else q.where(matches);
 }
 
-/** Applies the filters of a search (not paging) to a query over `<table> as <alias>`. */
-export function applyFilters(db: Knex, q: QB, def: ResourceDefinition, req: Pick<SearchRequest, 'params'>, alias = 't'): QB {
+/**
+ * Applies the filters of a search (not paging) to a query over `<table> as <alias>`, narrowed to
+ * what `scope` lets the caller see of the type and of every type a chain reaches into.
+ */
+export function applyFilters(db: Knex, q: QB, def: ResourceDefinition, req: Pick<SearchRequest, 'params'>, scope: RowScope, alias = 't'): QB {
   if (def.softDelete) q.whereNull(`${alias}.deleted_at`);
   whereOfType(q, def, alias);
+  whereWithinDeadline(db, q); // SQLite: a runaway scan stops at HMS_STATEMENT_TIMEOUT
+  scope.narrow(db, q, def, alias);
   for (const p of req.params) {
-    if (p.def.source === 'column') columnParam(db, q, p, p.def, alias);
-    else indexParam(db, q, def.type, p, p.def, alias);
+    if (p.def.source === 'column') columnParam(db, q, p, p.def, alias, scope);
+    else indexParam(db, q, def.type, p, p.def, alias, scope);
   }
   return q;
 }

@@ -8,6 +8,8 @@ import { resourceDefinition, searchParam, type ResourceDefinition, type SearchPa
 import { applyFilters } from './compile.js';
 import type { IncludeSpec, ParsedParam } from './params.js';
 import { indexedReferences, readMany, type Row, type StoredResource } from '../../db/resource-repository.js';
+import type { RowScope } from '../access.js';
+import { cancellable } from '../../db/cancellable.js';
 
 /** A resource found by a search, as stored. */
 export interface Found { def: ResourceDefinition; stored: StoredResource }
@@ -40,6 +42,7 @@ async function referencesOf(ctx: FhirContext, def: ResourceDefinition, p: Search
   return refs.map((r) => r.code).filter((code) => targets.includes(code.split('/')[0]!));
 }
 
+/** The resources referred to, of the types the caller may search and within its reach. */
 async function readRefs(ctx: FhirContext, refs: string[], limit: number): Promise<Found[]> {
   const byType = new Map<string, Set<string>>();
   for (const ref of refs.slice(0, limit)) {
@@ -50,14 +53,15 @@ async function readRefs(ctx: FhirContext, refs: string[], limit: number): Promis
   const out: Found[] = [];
   for (const [type, ids] of byType) {
     const def = resourceDefinition(type);
-    if (!def) continue;
-    for (const stored of await readMany(ctx.db, def, [...ids])) if (!stored.deleted) out.push({ def, stored });
+    const rule = def ? ctx.access.rule(def, 'search') : undefined;
+    if (!def || !rule) continue;
+    for (const stored of await readMany(ctx.db, def, [...ids], (q) => ctx.access.narrow(ctx.db, q, def, rule))) if (!stored.deleted) out.push({ def, stored });
   }
   return out;
 }
 
-/** Resources of `spec.source` whose parameter refers to any of `to`. */
-async function referring(ctx: FhirContext, spec: IncludeSpec, to: Found[], limit: number): Promise<Found[]> {
+/** Resources of `spec.source` (within the scope) whose parameter refers to any of `to`. */
+async function referring(ctx: FhirContext, spec: IncludeSpec, to: Found[], limit: number, scope: RowScope): Promise<Found[]> {
   const source = resourceDefinition(spec.source)!;
   const p = searchParam(source, spec.param)!;
   const targets = storedTargets(p, spec.targetType);
@@ -65,8 +69,8 @@ async function referring(ctx: FhirContext, spec: IncludeSpec, to: Found[], limit
   if (refs.length === 0) return [];
   const parsed: ParsedParam = { def: p, strings: refs, dates: [], tokens: [], numbers: [] };
   const q = ctx.db(`${source.table} as t`).select('t.id').orderBy('t.id').limit(limit);
-  applyFilters(ctx.db, q, source, { params: [parsed] });
-  const ids = ((await q) as Row[]).map((r) => String(r.id));
+  applyFilters(ctx.db, q, source, { params: [parsed] }, scope);
+  const ids = ((await cancellable(ctx.db, q, ctx.signal)) as Row[]).map((r) => String(r.id));
   return (await readMany(ctx.db, source, ids)).filter((s) => !s.deleted).map((stored) => ({ def: source, stored }));
 }
 
@@ -74,7 +78,7 @@ async function referring(ctx: FhirContext, spec: IncludeSpec, to: Found[], limit
  * Resolves the includes of a page of matches: the resources to add with search mode "include"
  * (without the matches themselves), and whether the cap cut the list short.
  */
-export async function resolveIncludes(ctx: FhirContext, matches: Found[], includes: IncludeSpec[], revincludes: IncludeSpec[]): Promise<{ included: Found[]; truncated: boolean }> {
+export async function resolveIncludes(ctx: FhirContext, matches: Found[], includes: IncludeSpec[], revincludes: IncludeSpec[], scope: RowScope): Promise<{ included: Found[]; truncated: boolean }> {
   const seen = new Set(matches.map(keyOf));
   const included: Found[] = [];
   let truncated = false;
@@ -104,7 +108,7 @@ export async function resolveIncludes(ctx: FhirContext, matches: Found[], includ
     if (refs.size) added.push(...add(await readRefs(ctx, [...refs], MAX_INCLUDED + 1 - included.length)));
     for (const spec of revincludes) {
       if (iterateOnly && !spec.iterate) continue;
-      added.push(...add(await referring(ctx, spec, pool, MAX_INCLUDED + 1)));
+      added.push(...add(await referring(ctx, spec, pool, MAX_INCLUDED + 1, scope)));
     }
     return added;
   };

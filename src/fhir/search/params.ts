@@ -2,10 +2,11 @@
  * Parses a search query against a resource definition into a typed request, without I/O.
  * https://hl7.org/fhir/R4/search.html
  */
-import { badRequest } from '../outcome.js';
+import { badRequest, FhirError } from '../outcome.js';
 import { resourceDefinition, searchParam, type ResourceDefinition, type SearchParamDef } from '../registry.js';
 import { parseDateParam, type DateRange } from './dates.js';
 import { parseNumberParam, type NumberValue } from './numbers.js';
+import { DEFAULT_SEARCH_LIMITS, LIMIT_VARIABLES, MAX_CHAIN_DEPTH, type SearchLimits } from './limits.js';
 
 export type Query = Record<string, string | string[] | undefined>;
 
@@ -62,6 +63,8 @@ export interface ParseOptions {
   strict: boolean;
   defaultCount: number;
   maxCount: number;
+  /** Bounds on the request's cost (DEFAULT_SEARCH_LIMITS when absent). */
+  limits?: SearchLimits;
 }
 
 /** Result parameters HMS implements, and those it knows but does not implement yet. */
@@ -75,8 +78,17 @@ const MODIFIERS_BY_TYPE: Record<string, Modifier[]> = {
   quantity: ['missing'],
 };
 
-/** Values one parameter may OR together (each becomes a bound value in SQL). */
-export const MAX_VALUES = 1000;
+/** Values one parameter may OR together by default (each becomes a bound value in SQL); see SearchLimits.maxValues. */
+export const MAX_VALUES = DEFAULT_SEARCH_LIMITS.maxValues;
+
+/** A 400 for a request over one of its bounds, naming the bound and the variable that sets it. */
+function tooCostly(message: string, bound: keyof SearchLimits): FhirError {
+  const variable = LIMIT_VARIABLES[bound];
+  return new FhirError(400, `${message}${variable ? ` (${variable})` : ''}`, 'too-costly');
+}
+
+/** A parameter's name without modifiers, per chain link: subject:Patient.name:exact -> subject.name. */
+const bareName = (key: string): string => key.split('.').map((link) => link.split(':', 1)[0]).join('.');
 
 /** Splits a parameter value on unescaped commas and unescapes \, \| \$ \\. */
 export function splitValues(raw: string): string[] {
@@ -121,7 +133,7 @@ export function one(query: Query, name: string): string | undefined {
 }
 
 /** Parses one `name[:modifier]=value` of a type; undefined when the value is empty (ignored). */
-function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, modifierRaw: string | undefined, raw: string): ParsedParam | undefined {
+function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, modifierRaw: string | undefined, raw: string, maxValues: number): ParsedParam | undefined {
   const name = def2.name;
   let modifier = modifierRaw as Modifier | undefined;
   let targetType: string | undefined;
@@ -140,7 +152,7 @@ function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, 
   }
   const values = splitValues(raw).filter((v) => v !== '');
   if (values.length === 0) return undefined; // an empty value is ignored, as the spec says
-  if (values.length > MAX_VALUES) throw badRequest(`${key} has ${values.length} values: at most ${MAX_VALUES} may be OR-ed in one parameter`);
+  if (values.length > maxValues) throw tooCostly(`${key} has ${values.length} values: at most ${maxValues} may be OR-ed in one parameter`, 'maxValues');
   for (const v of values) {
     if (def2.type === 'date') parsed.dates.push(parseDateParam(v, name));
     else if (def2.type === 'token') parsed.tokens.push(parseToken(v));
@@ -156,11 +168,11 @@ function parseParam(def: ResourceDefinition, def2: SearchParamDef, key: string, 
  * has the inner parameter, that parameter parsed against the type. undefined: an empty value, or
  * (lenient) no target type has the inner parameter.
  */
-function parseChain(def: ResourceDefinition, key: string, raw: string, ignore: (name: string, reason: string) => void): ParsedParam | undefined {
+function parseChain(def: ResourceDefinition, key: string, raw: string, ignore: (name: string, reason: string) => void, maxValues: number): ParsedParam | undefined {
   const dot = key.indexOf('.');
   const [refName, refType] = key.slice(0, dot).split(':', 2) as [string, string | undefined];
   const rest = key.slice(dot + 1);
-  if (rest.includes('.')) throw badRequest(`Chained parameter '${key}': HMS chains one level deep`);
+  if (rest.includes('.')) throw badRequest(`Chained parameter '${key}': HMS chains ${MAX_CHAIN_DEPTH} level deep`);
   const ref = searchParam(def, refName);
   if (!ref || ref.type !== 'reference') throw badRequest(`Chained parameter '${key}': '${refName}' is not a reference parameter of ${def.type}`);
   const stored = (ref.targets ?? []).filter((t) => resourceDefinition(t) && (!refType || t === refType));
@@ -171,7 +183,7 @@ function parseChain(def: ResourceDefinition, key: string, raw: string, ignore: (
     const target = resourceDefinition(type)!;
     const inner = searchParam(target, innerName);
     if (!inner) continue;
-    const param = parseParam(target, inner, rest, innerModifier, raw);
+    const param = parseParam(target, inner, rest, innerModifier, raw, maxValues);
     if (!param) return undefined;
     chain.push({ target, param });
   }
@@ -217,8 +229,42 @@ function parseIncludes(def: ResourceDefinition, query: Query, key: '_include' | 
   return out;
 }
 
-/** Parses the query of a search on one type. Throws a 400 FhirError on malformed values. */
+/**
+ * Refuses a request over its bounds before any of it is parsed: the number of search parameters
+ * (every occurrence), the occurrences of one name, the _include/_revinclude values, the _sort keys.
+ */
+function checkBounds(query: Query, limits: SearchLimits): void {
+  let params = 0;
+  let includes = 0;
+  const repeats = new Map<string, number>();
+  for (const [key, value] of Object.entries(query)) {
+    const n = asList(value).length;
+    const name = key.split(':', 1)[0]!;
+    if (name === '_include' || name === '_revinclude') { includes += n; continue; }
+    if (RESULT_PARAMS.has(name)) continue;
+    params += n;
+    const bare = bareName(key);
+    repeats.set(bare, (repeats.get(bare) ?? 0) + n);
+  }
+  // the repeats first: the more precise answer to identifier=a&identifier=b&... (x200)
+  for (const [name, n] of repeats) {
+    if (n > limits.maxRepeats) throw tooCostly(`Search parameter '${name}' appears ${n} times: at most ${limits.maxRepeats} are allowed in one request`, 'maxRepeats');
+  }
+  if (params > limits.maxParams) throw tooCostly(`The search has ${params} search parameters: at most ${limits.maxParams} are allowed in one request`, 'maxParams');
+  if (includes > limits.maxIncludes) throw tooCostly(`The search has ${includes} _include/_revinclude values: at most ${limits.maxIncludes} are allowed in one request`, 'maxIncludes');
+  const sort = query._sort;
+  const sortKeys = typeof sort === 'string' ? sort.split(',').filter(Boolean).length : 0;
+  if (sortKeys > limits.maxSortKeys) throw tooCostly(`_sort has ${sortKeys} keys: at most ${limits.maxSortKeys} are allowed`, 'maxSortKeys');
+}
+
+/** Values a parsed parameter binds, its chain's included. */
+const valueCount = (p: ParsedParam): number =>
+  p.strings.length + p.tokens.length + p.dates.length + p.numbers.length + (p.chain ?? []).reduce((n, c) => n + valueCount(c.param), 0);
+
+/** Parses the query of a search on one type. Throws a 400 FhirError on malformed values or a request over its bounds. */
 export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOptions): SearchRequest {
+  const limits = opts.limits ?? DEFAULT_SEARCH_LIMITS;
+  checkBounds(query, limits);
   const req: SearchRequest = { params: [], count: opts.defaultCount, sort: [], ignored: [], includes: [], revincludes: [] };
   const ignore = (name: string, reason: string): void => {
     if (opts.strict) throw badRequest(`${reason} (Prefer: handling=strict)`);
@@ -228,7 +274,7 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
   for (const [key, rawValue] of Object.entries(query)) {
     if (key.includes('.') && !key.startsWith('_')) {
       for (const raw of asList(rawValue)) {
-        const chained = parseChain(def, key, raw, ignore);
+        const chained = parseChain(def, key, raw, ignore, limits.maxValues);
         if (chained) req.params.push(chained);
       }
       continue;
@@ -241,12 +287,12 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
       continue;
     }
     for (const raw of asList(rawValue)) {
-      const parsed = parseParam(def, def2, key, modifierRaw, raw);
+      const parsed = parseParam(def, def2, key, modifierRaw, raw, limits.maxValues);
       if (parsed) req.params.push(parsed);
     }
   }
-  const values = req.params.reduce((n, p) => n + p.strings.length + p.tokens.length + p.dates.length + p.numbers.length, 0);
-  if (values > MAX_VALUES) throw badRequest(`The search has ${values} values in all: at most ${MAX_VALUES}`);
+  const values = req.params.reduce((n, p) => n + valueCount(p), 0);
+  if (values > limits.maxValues) throw tooCostly(`The search has ${values} values in all: at most ${limits.maxValues}`, 'maxValues');
   req.includes = parseIncludes(def, query, '_include', opts, req);
   req.revincludes = parseIncludes(def, query, '_revinclude', opts, req);
 

@@ -1,0 +1,165 @@
+/**
+ * Enforcement of the access policy (src/auth/policy.ts) over the registry: which rule applies to
+ * an interaction, the SQL condition that narrows a query to the rows the rule reaches, which
+ * patients are within reach, and the view a restricted reader gets. Every read, search, include,
+ * chain, history, $everything and write goes through one of these. docs/security.md.
+ */
+import type { Knex } from 'knex';
+import { FhirError } from './outcome.js';
+import { allResourceDefinitions, type ResourceDefinition } from './registry.js';
+import type { Resource } from './types.js';
+import { roleRule, systemRule, PERMISSION_OF, type PolicyInteraction, type Rule } from '../auth/policy.js';
+import type { Principal } from '../auth/principal.js';
+import { formatScope, scopesAllow } from '../auth/scopes.js';
+import { whereAssigned, whereClinicianOf, type AssignmentValues } from '../db/assignment.js';
+import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+
+type QB = Knex.QueryBuilder;
+
+const FULL: Rule = { reach: 'all' };
+
+/** The values a narrowing binds (placeholders when a statement is built once and reused). */
+export interface NarrowValues extends AssignmentValues {
+  patientId: unknown;
+}
+
+/**
+ * The condition a rule puts on a query over a type's table. `key` names the statement's shape:
+ * two narrowings with the same key differ only in their values, so a statement built from one
+ * serves the other (the prepared read by id).
+ */
+export interface Narrowing {
+  key: string;
+  values: NarrowValues;
+  apply(db: Knex, q: QB, alias: string, values: NarrowValues): void;
+}
+
+const nowSql = (): string => dateToSqlTimestamp(new Date(Math.floor(Date.now() / 1000) * 1000));
+
+/** Narrows queries over a type's table to what a caller may see of it (searches, chains, includes). */
+export interface RowScope {
+  narrow(db: Knex, q: QB, def: ResourceDefinition, alias: string): void;
+}
+
+/** Every row (the server's own lookups: reference checks of the write path, locks, counts for tools). */
+export const ALL_ROWS: RowScope = { narrow: () => undefined };
+
+/** What a caller may do and see; built once per request from its principal. */
+export class Access {
+  /** @param principal who is asking; undefined: the server itself (workers, tools), which may do everything */
+  constructor(readonly principal?: Principal) {}
+
+  /** The rule for an interaction on a type, or undefined when the caller never has it. */
+  rule(def: ResourceDefinition, interaction: PolicyInteraction): Rule | undefined {
+    const p = this.principal;
+    if (!p) return FULL;
+    if (p.kind === 'client') return systemRule(def.type, interaction, (type, perm) => scopesAllow(p.scopes, type, perm));
+    return roleRule(p.role, def.type, interaction);
+  }
+
+  /** The rule, or 403 (OperationOutcome code forbidden) when the caller never has the interaction. */
+  require(def: ResourceDefinition, interaction: PolicyInteraction): Rule {
+    const rule = this.rule(def, interaction);
+    if (!rule) throw this.forbidden(def.type, interaction);
+    return rule;
+  }
+
+  /** The 403 for an interaction the caller never has on a type (the same whatever the resource). */
+  forbidden(type: string, interaction: PolicyInteraction): FhirError {
+    const p = this.principal;
+    const msg = p?.kind === 'client'
+      ? `This client's scopes do not permit ${interaction} on ${type} (it would need ${formatScope({ type, permissions: new Set([PERMISSION_OF[interaction]]) })})`
+      : `The role ${p?.role ?? 'unknown'} may not ${interaction} ${type} resources`;
+    return new FhirError(403, msg, 'forbidden');
+  }
+
+  /** Break-glass grants in force now: the patients they open. */
+  grantPatients(now = Date.now()): string[] {
+    const p = this.principal;
+    return p?.kind === 'user' ? p.grants.filter((g) => g.expiresAt > now).map((g) => g.patientId) : [];
+  }
+
+  /** Whether an access to this patient's data is made under a break-glass grant (flagged in the security log). */
+  breakGlass(patientId: string | null | undefined): boolean {
+    return !!patientId && this.grantPatients().includes(patientId);
+  }
+
+  /** The condition a rule puts on rows of a type, or undefined when it reaches every row. */
+  narrowing(def: ResourceDefinition, rule: Rule): Narrowing | undefined {
+    if (rule.reach === 'all') return undefined;
+    const p = this.principal;
+    const userId = p?.kind === 'user' ? p.userId : null;
+    const patientId = p?.kind === 'user' ? p.patientId ?? null : null;
+    const column = def.patientColumn;
+    if (rule.reach === 'own-clinicians') {
+      return {
+        key: 'own-clinicians', values: { userId, now: null, grantPatients: [], patientId },
+        apply: (db, q, alias, v) => { if (v.patientId === null) q.whereRaw('1 = 0'); else whereClinicianOf(db, q, `${alias}.id`, v.patientId); },
+      };
+    }
+    if (!column) throw new Error(`${def.type} has no patient column: reach ${rule.reach} cannot apply`);
+    if (rule.reach === 'own') {
+      return {
+        key: patientId === null ? 'own:none' : 'own', values: { userId, now: null, grantPatients: [], patientId },
+        apply: (_db, q, alias, v) => { if (v.patientId === null) q.whereRaw('1 = 0'); else q.where(`${alias}.${column}`, v.patientId as Knex.Value); },
+      };
+    }
+    const grantPatients = this.grantPatients();
+    return {
+      key: `assigned:${grantPatients.length}`, values: { userId, now: nowSql(), grantPatients, patientId },
+      apply: (db, q, alias, v) => whereAssigned(db, q, `${alias}.${column}`, v),
+    };
+  }
+
+  /** Narrows a query over `def.table as alias` to the rows the rule reaches. */
+  narrow(db: Knex, q: QB, def: ResourceDefinition, rule: Rule, alias = 't'): void {
+    const n = this.narrowing(def, rule);
+    if (n) n.apply(db, q, alias, n.values);
+  }
+
+  /** The patients among `patientIds` within the rule's reach. */
+  async reachable(db: Knex, rule: Rule, patientIds: (string | null | undefined)[]): Promise<Set<string>> {
+    const ids = [...new Set(patientIds.filter((x): x is string => typeof x === 'string' && x !== ''))];
+    if (rule.reach === 'all') return new Set(ids);
+    const p = this.principal;
+    if (rule.reach === 'own') return new Set(ids.filter((id) => p?.kind === 'user' && id === p.patientId));
+    if (rule.reach !== 'assigned' || ids.length === 0 || p?.kind !== 'user') return new Set();
+    const q = db('patients as t').select('t.id').whereIn('t.id', ids);
+    whereAssigned(db, q, 't.id', { userId: p.userId, now: nowSql(), grantPatients: this.grantPatients() });
+    return new Set(((await q) as { id: string }[]).map((r) => String(r.id)));
+  }
+
+  /** The resource as the rule lets the caller see it (a named view of the type, or as it is). */
+  view<R extends Resource>(def: ResourceDefinition, rule: Rule, resource: R): R {
+    if (!rule.view) return resource;
+    const view = def.views?.[rule.view];
+    if (!view) throw new Error(`${def.type} has no view '${rule.view}'`);
+    return view(resource) as R;
+  }
+
+  /**
+   * Each type narrowed by the caller's rule for `interaction` (search by default); a type the
+   * caller may never search answers 403 (a chain into it, say).
+   */
+  scope(interaction: PolicyInteraction = 'search'): RowScope {
+    return { narrow: (db, q, def, alias) => this.narrow(db, q, def, this.require(def, interaction), alias) };
+  }
+
+  /** Whether the caller may never be refused anything (admins, the server itself). */
+  get unrestricted(): boolean {
+    const p = this.principal;
+    return !p || (p.kind === 'user' && p.role === 'admin');
+  }
+}
+
+/** The access of the server itself (tools, workers): everything, unnarrowed. */
+export const SERVER_ACCESS = new Access();
+
+/** What a subset, element group or view the policy names is, in words (from the definitions that declare it). */
+export function describePolicyName(kind: 'only' | 'changes' | 'view', name: string): string {
+  for (const def of allResourceDefinitions()) {
+    if (kind === 'only' && def.subsets?.[name]) return def.subsets[name]!.description;
+    if (kind === 'changes' && def.elementGroups?.[name]) return def.elementGroups[name]!.description;
+  }
+  return kind === 'view' ? `the ${name}` : name;
+}
