@@ -31,6 +31,7 @@ import * as m0117 from './0117_client_assertions.js';
 import * as m0118 from './0118_client_tokens.js';
 import * as m0119 from './0119_patient_assignments.js';
 import * as m0120 from './0120_patient_assignment_triggers.js';
+import * as m0121 from './0121_observation_source_triggers.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -67,4 +68,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0118_client_tokens': m0118,
   '0119_patient_assignments': m0119,
   '0120_patient_assignment_triggers': m0120,
+  '0121_observation_source_triggers': m0121,
 };

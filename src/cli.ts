@@ -151,8 +151,8 @@ async function main(argv: string[]): Promise<void> {
       // the registry's definitions describe the subsets, element groups and views the policy names
       await import('./fhir/resources/index.js');
       const { POLICY_TYPES, policyMarkdown } = await import('./auth/policy.js');
-      const { describePolicyName } = await import('./fhir/access.js');
-      process.stdout.write(`${policyMarkdown(POLICY_TYPES, describePolicyName)}\n`);
+      const { POLICY_WORDING } = await import('./fhir/access.js');
+      process.stdout.write(`${policyMarkdown(POLICY_TYPES, POLICY_WORDING)}\n`);
       return;
     }
     case 'seed': {

@@ -123,9 +123,16 @@ export const PERMISSION_OF: Record<PolicyInteraction, Permission> = {
 /** Types no system scope reaches: the security log is read by admins (and by patients about themselves). */
 export const NOT_FOR_SYSTEMS = new Set(['AuditEvent']);
 
+/**
+ * Interactions no scope grants on a type: Practitioners are user accounts (their role, status
+ * and login are managed by admins, with the revocations that go with them), so systems read the
+ * staff directory but do not write it.
+ */
+export const SYSTEM_DENIED: Record<string, PolicyInteraction[]> = { Practitioner: ['create', 'update', 'delete'] };
+
 /** The rule of a system whose scopes permit the interaction (they reach every patient), or undefined. */
 export function systemRule(type: string, interaction: PolicyInteraction, allows: (type: string, p: Permission) => boolean): Rule | undefined {
-  if (NOT_FOR_SYSTEMS.has(type)) return undefined;
+  if (NOT_FOR_SYSTEMS.has(type) || SYSTEM_DENIED[type]?.includes(interaction)) return undefined;
   return allows(type, PERMISSION_OF[interaction]) ? ADMIN_RULE : undefined;
 }
 
@@ -133,44 +140,59 @@ const REACH_TEXT: Record<Reach, string> = {
   all: 'all', assigned: 'assigned patients', own: 'own record', 'own-clinicians': 'those the own record names',
 };
 
-/** A rule in words (reach and restrictions), with the names of subsets, element groups and views described. */
-function ruleText(rule: Rule, describe: (kind: 'only' | 'changes' | 'view', name: string) => string): string {
+/** How the policy is put in words: what the named subsets, groups and views are, and which interactions a type has at all. */
+export interface PolicyWording {
+  describe(kind: 'only' | 'changes' | 'view', name: string): string;
+  /** Whether the type serves the interaction (a rule for one it does not serve is not shown: it answers 405). */
+  supports(type: string, interaction: PolicyInteraction): boolean;
+}
+
+const PLAIN: PolicyWording = { describe: (_k, n) => n, supports: () => true };
+
+/** A rule in words (reach and restrictions). */
+function ruleText(rule: Rule, w: PolicyWording): string {
   const extra = [
-    rule.only ? `${describe('only', rule.only)} only` : '',
-    rule.changes ? `${describe('changes', rule.changes)} only` : '',
-    rule.view ? `${describe('view', rule.view)} view` : '',
+    rule.only ? `${w.describe('only', rule.only)} only` : '',
+    rule.changes ? `${w.describe('changes', rule.changes)} only` : '',
+    rule.view ? `${w.describe('view', rule.view)} view` : '',
     rule.joinCareTeam ? 'joins the care team' : '',
   ].filter(Boolean);
   return `${REACH_TEXT[rule.reach]}${extra.length ? ` (${extra.join(', ')})` : ''}`;
 }
 
 /** A role's rules on a type in words: interactions grouped by rule ('-' when it has none). */
-export function cellText(role: Exclude<Role, 'admin'>, type: string, describe: (kind: 'only' | 'changes' | 'view', name: string) => string = (_k, n) => n): string {
+export function cellText(role: Exclude<Role, 'admin'>, type: string, w: PolicyWording = PLAIN): string {
   const groups = new Map<string, PolicyInteraction[]>();
   for (const i of POLICY_INTERACTIONS) {
     const rule = roleRule(role, type, i);
-    if (!rule) continue;
-    const text = ruleText(rule, describe);
+    if (!rule || !w.supports(type, i)) continue;
+    const text = ruleText(rule, w);
     groups.set(text, [...(groups.get(text) ?? []), i]);
   }
   if (groups.size === 0) return '-';
   return [...groups].map(([text, list]) => `${list.join(', ')}: ${text}`).join('; ');
 }
 
+/** What systems get on a type, in words. */
+function systemText(type: string, w: PolicyWording): string {
+  if (NOT_FOR_SYSTEMS.has(type)) return '-';
+  const denied = (SYSTEM_DENIED[type] ?? []).filter((i) => w.supports(type, i));
+  return `scopes${denied.length ? `, never ${denied.join(', ')}` : ''}`;
+}
+
 /** The policy of one type in words, for the CapabilityStatement's documentation of the type. */
-export function policySummary(type: string, describe?: (kind: 'only' | 'changes' | 'view', name: string) => string): string {
-  const roles = (Object.keys(POLICY) as Exclude<Role, 'admin'>[]).map((role) => `${role}: ${cellText(role, type, describe)}`);
-  const systems = NOT_FOR_SYSTEMS.has(type) ? 'systems: -' : 'systems: as their scopes allow (all patients)';
-  return `Access: admin: all; ${roles.join(' | ')} | ${systems}. 403 for an interaction a role never has; 404 for a resource out of reach.`;
+export function policySummary(type: string, w: PolicyWording = PLAIN): string {
+  const roles = (Object.keys(POLICY) as Exclude<Role, 'admin'>[]).map((role) => `${role}: ${cellText(role, type, w)}`);
+  return `Access: admin: all; ${roles.join(' | ')} | systems: ${systemText(type, w)} (all patients). 403 for an interaction a role never has; 404 for a resource out of reach.`;
 }
 
 /** The policy as a Markdown table (docs/security.md embeds it; a test keeps the two equal). */
-export function policyMarkdown(types: readonly string[], describe?: (kind: 'only' | 'changes' | 'view', name: string) => string): string {
+export function policyMarkdown(types: readonly string[], w: PolicyWording = PLAIN): string {
   const roles = Object.keys(POLICY) as Exclude<Role, 'admin'>[];
   const lines = [
     `| type | ${roles.join(' | ')} | systems |`,
     `|---|${roles.map(() => '---').join('|')}|---|`,
-    ...types.map((type) => `| ${type} | ${roles.map((r) => cellText(r, type, describe)).join(' | ')} | ${NOT_FOR_SYSTEMS.has(type) ? '-' : 'scopes'} |`),
+    ...types.map((type) => `| ${type} | ${roles.map((r) => cellText(r, type, w)).join(' | ')} | ${systemText(type, w)} |`),
   ];
   return lines.join('\n');
 }

@@ -65,6 +65,8 @@ function writeContext(trx: Knex.Transaction, actor: AccountActor): FhirContext {
     strict: true,
     maxCount: 1,
     audit: sink,
+    // the account service ends sessions, publishes and records the privilege change itself
+    accountEffectsHandled: true,
   };
 }
 

@@ -6,9 +6,14 @@
  */
 import type { Knex } from 'knex';
 import { FhirError } from './outcome.js';
-import { allResourceDefinitions, type ResourceDefinition } from './registry.js';
+import { allResourceDefinitions, resourceDefinition, type Interaction, type ResourceDefinition } from './registry.js';
+
+/** The registry's name of each interaction the policy speaks of. */
+export const REGISTRY_INTERACTION: Record<PolicyInteraction, Interaction> = {
+  read: 'read', vread: 'vread', search: 'search-type', create: 'create', update: 'update', delete: 'delete', history: 'history-instance',
+};
 import type { Resource } from './types.js';
-import { roleRule, systemRule, PERMISSION_OF, type PolicyInteraction, type Rule } from '../auth/policy.js';
+import { roleRule, systemRule, PERMISSION_OF, type PolicyInteraction, type PolicyWording, type Rule } from '../auth/policy.js';
 import type { Principal } from '../auth/principal.js';
 import { formatScope, scopesAllow } from '../auth/scopes.js';
 import { whereAssigned, whereClinicianOf, type AssignmentValues } from '../db/assignment.js';
@@ -35,6 +40,9 @@ export interface Narrowing {
 }
 
 const nowSql = (): string => dateToSqlTimestamp(new Date(Math.floor(Date.now() / 1000) * 1000));
+
+/** What a narrowing is for: reads (and searches) or writes. */
+export type Purpose = 'read' | 'write';
 
 /** Narrows queries over a type's table to what a caller may see of it (searches, chains, includes). */
 export interface RowScope {
@@ -84,8 +92,11 @@ export class Access {
     return !!patientId && this.grantPatients().includes(patientId);
   }
 
-  /** The condition a rule puts on rows of a type, or undefined when it reaches every row. */
-  narrowing(def: ResourceDefinition, rule: Rule): Narrowing | undefined {
+  /**
+   * The condition a rule puts on rows of a type, or undefined when it reaches every row. For a
+   * write of a type whose rows make assignments, break-glass grants do not count.
+   */
+  narrowing(def: ResourceDefinition, rule: Rule, purpose: Purpose = 'read'): Narrowing | undefined {
     if (rule.reach === 'all') return undefined;
     const p = this.principal;
     const userId = p?.kind === 'user' ? p.userId : null;
@@ -104,7 +115,7 @@ export class Access {
         apply: (_db, q, alias, v) => { if (v.patientId === null) q.whereRaw('1 = 0'); else q.where(`${alias}.${column}`, v.patientId as Knex.Value); },
       };
     }
-    const grantPatients = this.grantPatients();
+    const grantPatients = this.grantsFor(def, purpose);
     return {
       key: `assigned:${grantPatients.length}`, values: { userId, now: nowSql(), grantPatients, patientId },
       apply: (db, q, alias, v) => whereAssigned(db, q, `${alias}.${column}`, v),
@@ -117,15 +128,20 @@ export class Access {
     if (n) n.apply(db, q, alias, n.values);
   }
 
-  /** The patients among `patientIds` within the rule's reach. */
-  async reachable(db: Knex, rule: Rule, patientIds: (string | null | undefined)[]): Promise<Set<string>> {
+  /** The break-glass patients that count for a purpose on a type (none for writes of assigning types). */
+  private grantsFor(def: ResourceDefinition | undefined, purpose: Purpose): string[] {
+    return purpose === 'write' && def?.assigns ? [] : this.grantPatients();
+  }
+
+  /** The patients among `patientIds` within the rule's reach (for a write of `def` when given). */
+  async reachable(db: Knex, rule: Rule, patientIds: (string | null | undefined)[], write?: ResourceDefinition): Promise<Set<string>> {
     const ids = [...new Set(patientIds.filter((x): x is string => typeof x === 'string' && x !== ''))];
     if (rule.reach === 'all') return new Set(ids);
     const p = this.principal;
     if (rule.reach === 'own') return new Set(ids.filter((id) => p?.kind === 'user' && id === p.patientId));
     if (rule.reach !== 'assigned' || ids.length === 0 || p?.kind !== 'user') return new Set();
     const q = db('patients as t').select('t.id').whereIn('t.id', ids);
-    whereAssigned(db, q, 't.id', { userId: p.userId, now: nowSql(), grantPatients: this.grantPatients() });
+    whereAssigned(db, q, 't.id', { userId: p.userId, now: nowSql(), grantPatients: this.grantsFor(write, write ? 'write' : 'read') });
     return new Set(((await q) as { id: string }[]).map((r) => String(r.id)));
   }
 
@@ -145,6 +161,17 @@ export class Access {
     return { narrow: (db, q, def, alias) => this.narrow(db, q, def, this.require(def, interaction), alias) };
   }
 
+  /**
+   * 403 when a search uses a parameter the caller's view of a type hides (the network address of
+   * the disclosure view): decided by the role, so it tells nothing about the data.
+   */
+  checkSearchable(def: ResourceDefinition, names: string[]): void {
+    const rule = this.rule(def, 'search');
+    const hidden = rule?.view ? def.viewHiddenParams?.[rule.view] ?? [] : [];
+    const used = names.filter((n) => hidden.includes(n));
+    if (used.length) throw new FhirError(403, `The search parameter${used.length > 1 ? 's' : ''} ${used.join(', ')} of ${def.type} ${used.length > 1 ? 'are' : 'is'} not available to your role`, 'forbidden');
+  }
+
   /** Whether the caller may never be refused anything (admins, the server itself). */
   get unrestricted(): boolean {
     const p = this.principal;
@@ -155,11 +182,17 @@ export class Access {
 /** The access of the server itself (tools, workers): everything, unnarrowed. */
 export const SERVER_ACCESS = new Access();
 
-/** What a subset, element group or view the policy names is, in words (from the definitions that declare it). */
-export function describePolicyName(kind: 'only' | 'changes' | 'view', name: string): string {
-  for (const def of allResourceDefinitions()) {
-    if (kind === 'only' && def.subsets?.[name]) return def.subsets[name]!.description;
-    if (kind === 'changes' && def.elementGroups?.[name]) return def.elementGroups[name]!.description;
-  }
-  return kind === 'view' ? `the ${name}` : name;
-}
+/** The policy in words as the registry serves it: named subsets and groups described, interactions a type lacks left out. */
+export const POLICY_WORDING: PolicyWording = {
+  describe(kind, name) {
+    for (const def of allResourceDefinitions()) {
+      if (kind === 'only' && def.subsets?.[name]) return def.subsets[name]!.description;
+      if (kind === 'changes' && def.elementGroups?.[name]) return def.elementGroups[name]!.description;
+    }
+    return kind === 'view' ? `the ${name}` : name;
+  },
+  supports(type, interaction) {
+    const def = resourceDefinition(type);
+    return !!def && def.interactions.includes(REGISTRY_INTERACTION[interaction]);
+  },
+};

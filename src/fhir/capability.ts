@@ -6,7 +6,7 @@ import { schemaPath } from '../paths.js';
 import { limitsDocumentation, type ServerLimits } from './search/limits.js';
 import { tokenEndpointUrl } from './smart-configuration.js';
 import { policySummary } from '../auth/policy.js';
-import { describePolicyName } from './access.js';
+import { POLICY_WORDING } from './access.js';
 
 /** The canonical URLs of R4's standard search parameters, by base type and code (many are shared: clinical-*, individual-*). */
 const STANDARD = JSON.parse(readFileSync(schemaPath('r4-search-parameters.json'), 'utf8')) as Record<string, Record<string, string>>;
@@ -65,7 +65,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
       resource: [...allResourceDefinitions().map((def) => ({
         type: def.type,
         profile: def.profile,
-        documentation: `${def.description}. ${policySummary(def.type, describePolicyName)}`,
+        documentation: `${def.description}. ${policySummary(def.type, POLICY_WORDING)}`,
         interaction: def.interactions.map((code) => ({ code })),
         versioning: def.versioned === false || def.kept === false ? 'no-version' : has(def, 'update') ? 'versioned-update' : 'versioned',
         readHistory: has(def, 'vread'),

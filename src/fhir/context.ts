@@ -19,6 +19,10 @@ export interface FhirContext {
   searchLimits?: SearchLimits;
   /** Aborts when the caller has gone away: its running statements are cancelled (src/db/cancellable.ts). */
   signal?: AbortSignal;
+  /** Tells every API process to forget a user's cached sessions (absent: nothing caches them). */
+  revokeUser?(userId: string): Promise<void>;
+  /** The caller manages user accounts itself (the admin API): definitions' account effects are left to it. */
+  accountEffectsHandled?: boolean;
   /**
    * Records accesses (security_logs), one event per patient whose data was touched; inside `trx`
    * when given (data changes). Rejects with a 503 FhirError when the log cannot be written.

@@ -78,6 +78,33 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
   }
 }
 
+/** Every literal `Patient/<id>` reference of a resource (contained resources aside), with its element's path. */
+function patientReferences(resource: Resource): { path: string; id: string }[] {
+  const out: { path: string; id: string }[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, `${path}[${i}]`)); return; }
+    if (!v || typeof v !== 'object') return;
+    const ref = (v as { reference?: unknown }).reference;
+    const m = typeof ref === 'string' ? /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref) : null;
+    if (m) out.push({ path, id: m[1]! });
+    for (const [k, x] of Object.entries(v)) if (k !== 'contained') walk(x, `${path}.${k}`);
+  };
+  walk(resource, resource.resourceType);
+  return out;
+}
+
+/**
+ * 422 for a reference to a patient that does not exist or is out of the writer's reach, wherever
+ * in the resource it stands (a performer, a link, a care team participant): the same answer for both.
+ */
+async function checkPatientReferences(ctx: FhirContext, trx: Knex.Transaction, incoming: Resource): Promise<void> {
+  const refs = patientReferences(incoming);
+  if (refs.length === 0) return;
+  const found = await visibleIds(ctx, trx, 'Patient', [...new Set(refs.map((r) => r.id))]);
+  const bad = refs.find((r) => !found.has(r.id));
+  if (bad) throw unprocessable(`${bad.path} refers to Patient/${bad.id}, which does not exist or is not a Patient`, bad.path, 'not-found');
+}
+
 /**
  * Validates a client resource and derives what the write path stores. A writer limited to a
  * subset of the type is refused (403) before anything is looked up.
@@ -90,6 +117,7 @@ async function prepare(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDef
   incoming.id = id;
   const columns = def.toRow(incoming, { id, userId: ctx.userId, now });
   await checkReferences(ctx, trx, def, columns, current);
+  await checkPatientReferences(ctx, trx, incoming);
   await def.checkStored?.(incoming, {
     trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => visibleIds(ctx, trx, type, ids),
   });
@@ -138,16 +166,32 @@ async function checkPatientReach(ctx: FhirContext, trx: Knex.Transaction, def: R
   const patient = patientOfRow(def, { ...columns, id });
   const ref = patientReference(def);
   if (!patient || !ref) return;
-  if ((await ctx.access.reachable(trx, rule, [patient])).size === 0) throw missingReference(ref, patient);
+  if ((await ctx.access.reachable(trx, rule, [patient], def)).size === 0) throw missingReference(ref, patient);
 }
 
 /** After a restricted write, inside its transaction: 403 when the change took the resource out of the writer's reach. */
 async function checkStillReached(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, rule: Rule, id: string): Promise<void> {
   if (rule.reach === 'all') return;
-  if (!(await locate(ctx, def, rule, id, trx))) {
+  if (!(await locate(ctx, def, rule, id, trx, false, 'write'))) {
     throw new FhirError(403, `This change would take ${def.type}/${id} out of your reach (e.g. off the patients assigned to you)`, 'forbidden');
   }
 }
+
+/**
+ * Runs a definition's write effects inside the transaction; what they defer runs after commit
+ * through the returned function.
+ */
+async function writeEffects(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, id: string, before: Row | undefined, after: Row | undefined, pending: (() => Promise<void>)[]): Promise<void> {
+  if (!def.afterWrite || ctx.accountEffectsHandled) return;
+  await def.afterWrite({
+    trx, id, before, after,
+    audit: (action, data) => ctx.audit({ action, resourceType: def.type, resourceId: id, success: true, data }, trx),
+    afterCommit: (fn) => { pending.push(fn); },
+    revokeUser: (userId) => ctx.revokeUser?.(userId) ?? Promise.resolve(),
+  });
+}
+
+const runAll = async (pending: (() => Promise<void>)[]): Promise<void> => { for (const fn of pending) await fn(); };
 
 function conditionalKey(type: string, criteria: string): string {
   const params = new URLSearchParams(criteria);
@@ -215,15 +259,18 @@ export async function vreadResource(ctx: FhirContext, type: string, id: string, 
   }
   if (version < 1 || version > newest) throw notFound(`${type}/${id} has no version ${vid}`);
   let resource: Resource;
+  let patientId: string | undefined;
   if (stored && version === stored.versionId && !stored.deleted) {
     resource = present(def, stored);
+    patientId = patientOfRow(def, stored.row);
   } else {
     const entry = await readVersion(ctx.db, def, id, version);
     if (!entry || (entry.resource && !(await versionVisible(ctx, def, rule, id, entry.resource)))) throw notFound(`${type}/${id} has no version ${vid}`);
     if (!entry.resource) throw gone(`${type}/${id} version ${vid} is a deletion`);
     resource = withMeta(entry.resource as Resource, version, sqlToInstant(entry.recordedAt)!);
+    // the version's own patient: a resource that moved was another patient's data then
+    patientId = patientOfResource(def, resource, id);
   }
-  const patientId = stored ? patientOfRow(def, stored.row) : patientOfResource(def, resource, id);
   await ctx.audit({ action: 'vread', resourceType: type, resourceId: id, patientId, success: true, data: { version } });
   return ctx.access.view(def, rule, resource);
 }
@@ -241,9 +288,11 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
   if (body && typeof body === 'object' && bodyId !== id) {
     throw badRequest(bodyId === undefined ? `The resource must carry id '${id}' to be written to ${type}/${id}` : `Resource id '${String(bodyId)}' does not match the URL id '${id}'`, `${type}.id`);
   }
-  return inTransaction(ctx.db, async (trx) => {
+  const pending: (() => Promise<void>)[] = [];
+  const result = await inTransaction(ctx.db, async (trx) => {
+    pending.length = 0;
     const now = nowSeconds();
-    const current = await locate(ctx, def, rule, id, trx, true);
+    const current = await locate(ctx, def, rule, id, trx, true, 'write');
     if (rule.reach !== 'all' && (!current || current.deleted)) throw current ? gone(`${type}/${id} has been deleted`) : await missing(ctx, def, rule, id, trx);
     if (!current || current.deleted) ctx.access.require(def, 'create');
     if (ifMatch !== undefined) {
@@ -265,6 +314,7 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
     if (current) await updateRow(trx, def, input, version, now.sql);
     else await insertResource(trx, def, input, now.sql, version);
     await checkStillReached(ctx, trx, def, rule, id);
+    if (current) await writeEffects(ctx, trx, def, id, current.row, columns, pending);
     const created = !current || current.deleted;
     const patientId = patientOfRow(def, { ...columns, id });
     const before = current ? patientOfRow(def, current.row) : undefined;
@@ -276,6 +326,8 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
     ], trx);
     return { status: (created ? 201 : 200) as 200 | 201, resource, created };
   }, { retryOnDuplicate: true });
+  await runAll(pending);
+  return result;
 }
 
 /**
@@ -301,8 +353,10 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
   checkId(id);
   if (!def.interactions.includes('delete')) throw new FhirError(405, `${type} cannot be deleted`, 'not-supported');
   const rule = ctx.access.require(def, 'delete');
+  const pending: (() => Promise<void>)[] = [];
   await inTransaction(ctx.db, async (trx) => {
-    const current = await locate(ctx, def, rule, id, trx, true);
+    pending.length = 0;
+    const current = await locate(ctx, def, rule, id, trx, true, 'write');
     if (!current) {
       const latest = await latestVersion(trx, def, id);
       if (!(await removedVisible(ctx, def, rule, id, latest, trx))) throw notFound(`${type}/${id} is not known`);
@@ -314,10 +368,12 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
         if (by.length) throw conflict(`${type}/${id} is referenced by ${ctx.access.unrestricted ? `${by.join(', ')}${by.length >= 3 ? ' and maybe more' : ''}` : 'other resources'}: delete or change those first`);
       }
       await deleteRow(trx, def, id, current.versionId + 1, nowSeconds().sql, ctx.userId);
+      await writeEffects(ctx, trx, def, id, current.row, undefined, pending);
     }
     const again = !current || current.deleted;
     await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, patientId: current ? patientOfRow(def, current.row) : undefined, success: true, data: again ? { alreadyDeleted: true } : undefined }, trx);
   });
+  await runAll(pending);
 }
 
 /** Instance history, newest first, paged by version: the versions the caller may know of. https://hl7.org/fhir/R4/http.html#history */
@@ -356,9 +412,10 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
     page[0] = { ...page[0]!, resource: present(def, current) as unknown as Record<string, unknown> };
   }
   const last = page[page.length - 1];
-  if (rule.reach !== 'all') {
+  const patientOf = (e: { resource?: Record<string, unknown> }): string | undefined => (e.resource ? patientOfResource(def, e.resource, id) : undefined);
+  if (rule.reach !== 'all' && def.patientColumn) {
     // a version that belonged to a patient out of reach (before the resource moved) is left out
-    const patients = page.map((e) => (e.resource ? patientOfResource(def, e.resource, id) : undefined));
+    const patients = page.map(patientOf);
     const ok = await ctx.access.reachable(ctx.db, rule, patients);
     page = page.filter((e, i) => !e.resource || ok.has(patients[i]!));
   }
@@ -368,8 +425,14 @@ export async function instanceHistory(ctx: FhirContext, type: string, id: string
     u.searchParams.set('_below', String(last.versionId));
     next = u.toString();
   }
-  const patientId = current ? patientOfRow(def, current.row) : undefined;
-  await ctx.audit({ action: 'history', resourceType: type, resourceId: id, patientId, success: true });
+  // one row per patient whose versions were returned (a resource that moved was two patients' data)
+  const byPatient = new Map<string | undefined, number[]>();
+  for (const e of page) {
+    const p = patientOf(e) ?? (current ? patientOfRow(def, current.row) : undefined);
+    byPatient.set(p, [...(byPatient.get(p) ?? []), e.versionId]);
+  }
+  if (byPatient.size === 0) byPatient.set(current ? patientOfRow(def, current.row) : undefined, []);
+  await ctx.audit([...byPatient].map(([patientId, versions]) => ({ action: 'history', resourceType: type, resourceId: id, patientId, success: true, data: { versions } })));
   return historyBundle(ctx.baseUrl, def.type, id, page, selfUrl, next, (r, v, at) => ctx.access.view(def, rule, withMeta(r as Resource, v, sqlToInstant(at)!)));
 }
 

@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import type { Rule } from '../auth/policy.js';
 import type { FhirContext } from './context.js';
+import type { Purpose } from './access.js';
 import { FhirError, gone, notFound } from './outcome.js';
 import type { ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
@@ -32,8 +33,8 @@ export function patientOfResource(def: ResourceDefinition, resource: Record<stri
 }
 
 /** The current row of an id within the rule's reach (deleted ones flagged), or undefined. */
-export function locate(ctx: FhirContext, def: ResourceDefinition, rule: Rule, id: string, db: Knex = ctx.db, forUpdate = false): Promise<StoredResource | undefined> {
-  return readCurrent(db, def, id, forUpdate, ctx.access.narrowing(def, rule));
+export function locate(ctx: FhirContext, def: ResourceDefinition, rule: Rule, id: string, db: Knex = ctx.db, forUpdate = false, purpose: Purpose = 'read'): Promise<StoredResource | undefined> {
+  return readCurrent(db, def, id, forUpdate, ctx.access.narrowing(def, rule, purpose));
 }
 
 /**

@@ -116,6 +116,22 @@ export interface StoreCheckContext {
   visible(type: string, ids: string[]): Promise<Set<string>>;
 }
 
+/** What a definition's write effects see, inside the write's transaction. */
+export interface WriteEffectsContext {
+  trx: Knex.Transaction;
+  id: string;
+  /** The row before the write (undefined for a create). */
+  before?: Row;
+  /** The columns written (undefined for a delete). */
+  after?: Row;
+  /** Records an event of the write in the security log (in its transaction). */
+  audit(action: string, data: Record<string, unknown>): Promise<void>;
+  /** Runs once the transaction has committed (a revocation must not be heard before the change is visible). */
+  afterCommit(fn: () => Promise<void>): void;
+  /** Tells every API process to forget the cached sessions of a user. */
+  revokeUser(userId: string): Promise<void>;
+}
+
 export interface ResourceDefinition<R extends Resource = Resource> {
   type: string;
   /** The table searched and read (alias t in SQL). */
@@ -162,10 +178,20 @@ export interface ResourceDefinition<R extends Resource = Resource> {
   patientColumn?: string;
   /** Named views for restricted readers (the policy's `view`): what such a reader sees of a resource. */
   views?: Record<string, (resource: R) => R>;
+  /** Search parameters a view hides with the elements they search (a filter on them would tell the hidden values). */
+  viewHiddenParams?: Record<string, string[]>;
   /** Named subsets of the type for restricted writers (the policy's `only`), tested on a resource and on a stored row. */
   subsets?: Record<string, { description: string; resource(resource: R): boolean; row(row: Row): boolean }>;
   /** Named groups of elements a restricted updater may change (the policy's `changes`): the resource without them. */
   elementGroups?: Record<string, { description: string; without(resource: R): R }>;
+  /**
+   * Its rows make assignments (a primary doctor, an appointment's or visit's practitioner, a care
+   * team's members): a break-glass grant does not let its holder write them, or a two-minute grant
+   * could become a lasting assignment.
+   */
+  assigns?: boolean;
+  /** Effects of a write beyond the resource's own rows (a user account's sessions), in the write's transaction. */
+  afterWrite?(ctx: WriteEffectsContext): Promise<void>;
 }
 
 const registry = new Map<string, ResourceDefinition>();

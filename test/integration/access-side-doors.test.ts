@@ -8,8 +8,9 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { testApp } from '../helpers/app.js';
-import { bodies, buildWorld, makePractitioner, NOTES_EXTENSION, type Principal } from '../helpers/access-world.js';
+import { bodies, buildWorld, clientToken, makePractitioner, NOTES_EXTENSION, type Principal } from '../helpers/access-world.js';
 import { makePatient, unique } from '../helpers/world.js';
+import { startSession } from '../../src/auth/sessions.js';
 
 type J = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -213,6 +214,9 @@ t.test('no side doors', async (t) => {
       t.match(e.resource.meta.security, [{ code: 'REDACTED' }]);
     }
     t.same(ids((await get(me, `/fhir/AuditEvent?patient=${B}`)).json()), [], "nothing of B's");
+    const byAddress = await get(me, `/fhir/AuditEvent?patient=${A}&address=10`);
+    t.equal(byAddress.statusCode, 403, 'nor a filter on the network address the view hides');
+    t.equal((await get(who('admin'), `/fhir/AuditEvent?patient=${A}&address=10`)).statusCode, 200);
     t.equal((await w.inject(me, { method: 'POST', url: '/fhir/Condition', payload: bodies.Condition(A, w.doctorA) })).statusCode, 403, 'writes nothing');
   });
 
@@ -246,6 +250,37 @@ t.test('no side doors', async (t) => {
     t.equal(byNurse.statusCode, 403);
     const newDoctor = await makePractitioner(h);
     t.ok(newDoctor);
+  });
+
+  t.test('a Practitioner written through FHIR is a login: status, role and deletion end its sessions; systems do not write it', async (t) => {
+    const doctorId = await makePractitioner(h);
+    const login = async () => startSession(h.db, doctorId, { ttlSeconds: 600 });
+    const probe = async (token: string) => (await h.fhir({ method: 'GET', url: `/fhir/Practitioner/${doctorId}`, token })).statusCode;
+    const current = async () => { const r = (await h.fhir({ method: 'GET', url: `/fhir/Practitioner/${doctorId}` })).json() as J; delete r.meta; return r; };
+    const put = async (body: J) => h.fhir({ method: 'PUT', url: `/fhir/Practitioner/${doctorId}`, payload: body });
+    const token = await login();
+    t.equal(await probe(token), 200);
+    t.equal((await put({ ...(await current()), active: false })).statusCode, 200);
+    t.equal(await probe(token), 401, 'deactivated: its session ends at once');
+    t.equal((await put({ ...(await current()), active: true })).statusCode, 200);
+    t.equal(await probe(token), 401, 'reactivated: the old session stays ended');
+    const changes = (await h.db('security_logs').where({ action: 'privilege-change', resource_id: doctorId }).orderBy('seq')) as J[];
+    t.equal(changes.length, 1, 'the deactivation is recorded as a privilege change');
+    const again = await login();
+    t.equal((await h.fhir({ method: 'DELETE', url: `/fhir/Practitioner/${doctorId}` })).statusCode, 204);
+    t.equal(await probe(again), 401, 'deleted: its session ends');
+    const revived = await put({ resourceType: 'Practitioner', id: doctorId, name: [{ family: 'Back' }], telecom: [{ system: 'email', value: `back-${unique()}@test.example.org` }] });
+    t.equal(revived.statusCode, 201);
+    t.equal((await h.db('users').where({ id: doctorId }).first('password_hash')).password_hash, '!', 'revived without its old password');
+    t.equal(await probe(again), 401);
+    // a client whose scopes name every interaction on every type still does not write the staff directory
+    const wide = await clientToken(h, 'system/*.cruds', 'ehr');
+    const lab: Principal = { name: 'lab client', token: wide.token, scope: wide.scope };
+    t.equal((await w.inject(lab, { method: 'GET', url: `/fhir/Practitioner/${doctorId}` })).statusCode, 200, 'it reads it');
+    for (const [method, url] of [['PUT', `/fhir/Practitioner/${doctorId}`], ['POST', '/fhir/Practitioner'], ['DELETE', `/fhir/Practitioner/${doctorId}`]] as const) {
+      const res = await w.inject(lab, { method, url, payload: method === 'DELETE' ? undefined : { ...(await current()), active: false } });
+      t.equal(res.statusCode, 403, `a system may not ${method} a Practitioner`);
+    }
   });
 
   t.test('double-booking names the clashing appointment only to those who may read it', async (t) => {

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { testApp } from '../helpers/app.js';
-import { makePractitioner } from '../helpers/access-world.js';
+import { bodies, makePractitioner } from '../helpers/access-world.js';
 import { makePatient } from '../helpers/world.js';
 import { startSession } from '../../src/auth/sessions.js';
 import { seedDatabase } from '../../src/db/seed/seed-all.js';
@@ -73,6 +73,23 @@ t.test('assignment from native writes', async (t) => {
     await h.db('care_teams').where({ id: team }).delete();
     t.equal(await reads(p), 404, 'the team removed (its members cascade)');
     t.same(await rows(p), []);
+  });
+
+  t.test('an Observation whose source row moves to another patient moves with it, for access too', async (t) => {
+    const mine = await makePatient(h, undefined, { generalPractitioner: [{ reference: `Practitioner/${doctor}` }] });
+    const other = await makePatient(h);
+    for (const body of [bodies['Observation (vital sign)'](mine, doctor), bodies['Observation (laboratory)'](mine, doctor)]) {
+      const res = await h.fhir({ method: 'POST', url: '/fhir/Observation', payload: body });
+      t.equal(res.statusCode, 201, res.body);
+      const id = res.json().id as string;
+      const url = `/fhir/Observation/${id}`;
+      t.equal((await h.fhir({ method: 'GET', url, token })).statusCode, 200);
+      const proj = await h.db('observations').where({ id }).first('source', 'source_id');
+      await h.db(proj.source === 'vitals' ? 'vitals' : 'lab_results').where({ id: proj.source_id }).update({ patient_id: other });
+      t.equal((await h.fhir({ method: 'GET', url, token })).statusCode, 404, `${proj.source}: out of the doctor's reach`);
+      t.equal((await h.fhir({ method: 'GET', url })).json().subject.reference, `Patient/${other}`);
+      t.equal((await h.db('observations').where({ id }).first('patient_id')).patient_id, other, 'the projection follows');
+    }
   });
 
   t.test('hms seed: its patients are assigned to their seeded doctors', async (t) => {

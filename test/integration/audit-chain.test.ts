@@ -283,6 +283,11 @@ t.test('the security log hash chain', async (t) => {
       const res = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}` });
       t.equal(res.statusCode, 503, 'no unaudited access');
       t.equal(res.json().resourceType, 'OperationOutcome');
+      const write = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: { resourceType: 'Patient', name: [{ family: 'Unaudited' }], gender: 'male', birthDate: '1990-01-01' } });
+      t.equal(write.statusCode, 503, 'no unaudited change');
+      t.equal(await h.db('patients').where({ last_name: 'Unaudited' }).first('id'), undefined, 'and nothing was written');
+      const refused = await h.fhir({ method: 'GET', url: `/fhir/Patient/${patient}x` });
+      t.equal(refused.statusCode, 503, 'no unaudited refusal: a 503 instead of the 404');
     } finally {
       await h.db('audit_chain').insert(saved);
     }

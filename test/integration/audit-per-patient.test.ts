@@ -51,6 +51,20 @@ t.test('audit rows per patient', async (t) => {
     t.notOk(rows.some((r) => String(r.additional_data).includes(family)), 'the family name searched for is not stored');
   });
 
+  t.test('versions of a resource that moved are audited under the patient they belonged to', async (t) => {
+    const obs = await w.post('Observation', bodies['Observation (vital sign)'](B, w.doctorB));
+    const moved = await h.fhir({ method: 'PUT', url: `/fhir/Observation/${obs.id}`, payload: { ...bodies['Observation (vital sign)'](A, w.doctorA), id: obs.id } });
+    t.equal(moved.statusCode, 200);
+    const v1 = await h.fhir({ method: 'GET', url: `/fhir/Observation/${obs.id}/_history/1` });
+    t.equal(v1.json().subject.reference, `Patient/${B}`);
+    const vread = (await h.db('security_logs').where({ action: 'vread', resource_id: obs.id }).orderBy('seq', 'desc').first()) as J;
+    t.equal(vread.patient_id, B, "vread of B's version names B");
+    await h.fhir({ method: 'GET', url: `/fhir/Observation/${obs.id}/_history` });
+    const last = (await h.db('security_logs').where({ action: 'history', resource_id: obs.id }).orderBy('seq', 'desc').first()) as J;
+    const history = (await h.db('security_logs').where({ request_id: last.request_id })) as J[];
+    t.same(history.map((r) => r.patient_id).sort(), [A, B].sort(), 'history names both patients');
+  });
+
   t.test('a search that returns nothing still leaves one row (no patient)', async (t) => {
     const stranger = who('unassigned doctor');
     await w.inject(stranger, { method: 'GET', url: `/fhir/Condition?patient=${B}` });
@@ -65,8 +79,8 @@ t.test('audit rows per patient', async (t) => {
     t.equal((await w.inject(finance, { method: 'GET', url: `/fhir/Condition/${w.of.Condition!.A}` })).statusCode, 403);
     t.equal((await w.inject(stranger, { method: 'GET', url: `/fhir/Condition/${w.of.Condition!.B}` })).statusCode, 404);
     const refused = async (userId: string) => (await h.db('security_logs').where({ user_id: userId, action: 'refused' }).orderBy('seq', 'desc').first()) as J;
-    t.match(await refused(finance.userId!), { success: 0, failure_reason: '403 forbidden', resource_id: w.of.Condition!.A, role: 'finance' });
-    t.match(await refused(stranger.userId!), { success: 0, failure_reason: '404 not-found', resource_id: w.of.Condition!.B });
+    t.match(await refused(finance.userId!), { success: 0, failure_reason: '403 forbidden', resource_type: 'Condition', resource_id: w.of.Condition!.A, role: 'finance' });
+    t.match(await refused(stranger.userId!), { success: 0, failure_reason: '404 not-found', resource_type: 'Condition', resource_id: w.of.Condition!.B });
   });
 
   t.test("a system client's accesses name the client and its role", async (t) => {

@@ -14,7 +14,8 @@ import { bodies, buildWorld, makePractitioner, NOTES_EXTENSION, type Principal }
 import { makePatient } from '../helpers/world.js';
 import { POLICY_INTERACTIONS, roleRule, systemRule, type PolicyInteraction, type Rule } from '../../src/auth/policy.js';
 import { parseScopes, scopesAllow } from '../../src/auth/scopes.js';
-import { resourceDefinition, type Interaction } from '../../src/fhir/registry.js';
+import { resourceDefinition } from '../../src/fhir/registry.js';
+import { REGISTRY_INTERACTION } from '../../src/fhir/access.js';
 import '../../src/fhir/resources/index.js';
 
 type J = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -27,9 +28,6 @@ const KINDS = [
 type Kind = (typeof KINDS)[number];
 const typeOf = (kind: Kind): string => kind.split(' ')[0]!;
 
-const REGISTRY_INTERACTION: Record<PolicyInteraction, Interaction> = {
-  read: 'read', vread: 'vread', search: 'search-type', create: 'create', update: 'update', delete: 'delete', history: 'history-instance',
-};
 
 /** The rule the policy gives a principal. */
 function ruleOf(p: Principal, type: string, interaction: PolicyInteraction): Rule | undefined {

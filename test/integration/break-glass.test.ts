@@ -49,7 +49,8 @@ t.test('break-glass', async (t) => {
     t.equal(read.statusCode, 200, 'the record opens on the next request');
     const search = await w.inject(doctor, { method: 'GET', url: `/fhir/Observation?patient=${w.B}` });
     t.ok(search.json().entry.length >= 2);
-    const rows = await h.db('security_logs').where({ user_id: doctor.userId, patient_id: w.B }).orderBy('seq');
+    // the refused attempts before the grant are on B's record too (success 0); these are the accesses
+    const rows = await h.db('security_logs').where({ user_id: doctor.userId, patient_id: w.B, success: true }).orderBy('seq');
     t.same(rows.map((r) => r.action), ['break-glass', 'read', 'search']);
     t.ok(rows.every((r) => Number(r.break_glass) === 1), 'every access under the grant is flagged');
     const a = await w.inject(doctor, { method: 'GET', url: `/fhir/Condition?patient=${w.A},${w.B}` });
@@ -58,6 +59,21 @@ t.test('break-glass', async (t) => {
     const write = await w.inject(doctor, { method: 'POST', url: '/fhir/Condition', payload: bodies.Condition(w.B, doctor.userId!) });
     t.equal(write.statusCode, 201, 'the doctor may treat the patient');
     t.equal(Number((await h.db('security_logs').where({ action: 'create', resource_id: write.json().id }).first()).break_glass), 1);
+    // a grant does not let its holder assign themselves: no appointment, encounter, care team or primary doctor
+    const selfAssign = [
+      ['Appointment', bodies.Appointment(w.B, doctor.userId!)],
+      ['Encounter', bodies.Encounter(w.B, doctor.userId!)],
+      ['CareTeam', bodies.CareTeam(w.B, doctor.userId!)],
+    ] as const;
+    for (const [type, body] of selfAssign) {
+      t.equal((await w.inject(doctor, { method: 'POST', url: `/fhir/${type}`, payload: body })).statusCode, 422, `no ${type} under a grant`);
+    }
+    const team = (await h.fhir({ method: 'GET', url: `/fhir/CareTeam/${w.of.CareTeam!.B}` })).json() as J;
+    const edit = await w.inject(doctor, { method: 'PUT', url: `/fhir/CareTeam/${team.id}`, payload: { ...team, participant: [{ member: { reference: `Practitioner/${doctor.userId}` } }] } });
+    t.equal(edit.statusCode, 404, "nor change the patient's care team");
+    const patient = (await w.inject(doctor, { method: 'GET', url: `/fhir/Patient/${w.B}` })).json() as J;
+    t.equal((await w.inject(doctor, { method: 'PUT', url: `/fhir/Patient/${w.B}`, payload: { ...patient, generalPractitioner: [{ reference: `Practitioner/${doctor.userId}` }] } })).statusCode, 404, 'nor make themselves its primary doctor');
+    t.equal((await h.db('patient_assignments').where({ user_id: doctor.userId, patient_id: w.B })).length, 0, 'no assignment was made');
     // other accesses are not flagged
     await w.inject(doctor, { method: 'GET', url: `/fhir/Practitioner/${w.doctorA}` });
     t.equal(Number((await h.db('security_logs').where({ user_id: doctor.userId, resource_id: w.doctorA }).first()).break_glass), 0);

@@ -2,6 +2,7 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { testApp } from '../helpers/app.js';
 import { officialExamples, withoutIdAndMeta } from '../helpers/fixtures.js';
+import { rewriteReferences } from '../helpers/world.js';
 
 const unique = () => randomUUID().slice(0, 8);
 const patient = (family = `Fam${unique()}`, extra: Record<string, unknown> = {}) => ({
@@ -31,13 +32,22 @@ t.test('Patient create, read, vread, update, delete, history', async (t) => {
 
   for (const { name, resource } of officialExamples('Patient')) {
     t.test(`the official example ${name} reads back unchanged apart from id and meta`, async (t) => {
-      const created = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: resource });
+      // a link to another patient must name a stored one: pat1's partner pat2 is made first
+      const other = (await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: patient() })).json().id as string;
+      const body = rewriteReferences(resource, { Patient: other });
+      const created = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: body });
       t.equal(created.statusCode, 201, created.body);
       const read = await h.fhir({ method: 'GET', url: `/fhir/Patient/${created.json().id}` });
       t.equal(read.statusCode, 200);
-      t.same(withoutIdAndMeta(read.json()), withoutIdAndMeta(resource));
+      t.same(withoutIdAndMeta(read.json()), withoutIdAndMeta(body));
     });
   }
+
+  t.test('a link to a patient that does not exist is refused (422 at the element)', async (t) => {
+    const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: patient(undefined, { link: [{ other: { reference: `Patient/${randomUUID()}` }, type: 'seealso' }] }) });
+    t.equal(res.statusCode, 422);
+    t.same(res.json().issue[0].expression, ['Patient.link[0].other']);
+  });
 
   t.test('keeps meta.profile and tags the client sent but assigns versionId and lastUpdated', async (t) => {
     const res = await h.fhir({ method: 'POST', url: '/fhir/Patient', payload: patient(undefined, { meta: { versionId: '99', lastUpdated: '2001-01-01T00:00:00Z', profile: ['http://example.org/p'], tag: [{ code: 't1' }] } }) });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { POLICY, POLICY_INTERACTIONS, POLICY_TYPES, policyMarkdown, roleRule, systemRule } from '../../src/auth/policy.js';
 import { ROLES } from '../../src/auth/principal.js';
 import { allResourceDefinitions, resourceDefinition } from '../../src/fhir/registry.js';
-import { describePolicyName } from '../../src/fhir/access.js';
+import { POLICY_WORDING } from '../../src/fhir/access.js';
 import '../../src/fhir/resources/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -55,6 +55,6 @@ t.test('delete follows write, and the rules the issue states hold', async (t) =>
 
 t.test('docs/security.md carries the policy table as generated', async (t) => {
   const doc = readFileSync(`${root}docs/security.md`, 'utf8');
-  const table = policyMarkdown(POLICY_TYPES, describePolicyName);
+  const table = policyMarkdown(POLICY_TYPES, POLICY_WORDING);
   t.ok(doc.includes(table), 'run `npx hms policy` and paste its table into docs/security.md when the policy changes');
 });

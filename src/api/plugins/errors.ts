@@ -75,6 +75,12 @@ export function sendOutcome(reply: FastifyReply, error: FhirError): FastifyReply
   return reply.code(error.status).type(FHIR_JSON).send(operationOutcome(error.issues));
 }
 
+/** The resource type a refused FHIR request named (its route's, or its path's first segment). */
+function refusedType(request: FastifyRequest): string | undefined {
+  const m = /^\/fhir\/([A-Z][A-Za-z]+)/.exec(request.routeOptions.url ?? request.url);
+  return m?.[1];
+}
+
 export default fp(async (app) => {
   app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const error = toFhirError(err);
@@ -83,7 +89,10 @@ export default fp(async (app) => {
     else request.log.info({ status: error.status, code: (err as FastifyError).code }, 'request refused');
     if (/^\/(fhir|admin)(\/|$)/.test(request.url) && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata' && !unaudited(err)) {
       // status and issue code only: diagnostics quote client input (search values, identifiers)
-      await auditRequest(request, { action: 'refused', success: false, failureReason: `${error.status} ${error.issues[0]?.code ?? ''}` }).catch(() => undefined);
+      const refused = auditRequest(request, { action: 'refused', resourceType: refusedType(request), success: false, failureReason: `${error.status} ${error.issues[0]?.code ?? ''}` });
+      // every refusal is on record, or the answer is a 503 (the audit failure itself is in the log)
+      const unrecorded = await refused.then(() => undefined, (e: unknown) => (e instanceof FhirError ? e : undefined));
+      if (unrecorded && error.status < 500) return sendOutcome(reply, unrecorded);
     }
     return sendOutcome(reply, error);
   });

@@ -7,6 +7,7 @@ import { operationOutcome } from '../../fhir/outcome.js';
 import { FHIR_JSON } from '../plugins/fhir-json.js';
 import { auditRequest } from '../plugins/authenticate.js';
 import { Access } from '../../fhir/access.js';
+import { userSubject } from '../../auth/revocation.js';
 import { searchLimitsOf } from '../../fhir/search/limits.js';
 import { requestSignal } from '../plugins/request-signal.js';
 
@@ -47,6 +48,7 @@ export function fhirContext(request: FastifyRequest): FhirContext {
     access,
     strict: preferences(request).handling === 'strict',
     maxCount: request.server.config.HMS_MAX_COUNT,
+    revokeUser: (userId) => request.server.revocations.publish(userSubject(userId)),
     searchLimits: searchLimitsOf(request.server.config),
     // made on first use: only statements that can be cancelled ask for it
     get signal() { return requestSignal(request); },

@@ -11,6 +11,7 @@ import type { Resource } from '../types.js';
 import { CLINICIAN_ROLES } from '../../auth/principal.js';
 import { insertGrant, type GrantRecord } from '../../db/break-glass-repository.js';
 import { readCurrent } from '../../db/resource-repository.js';
+import { inTransaction } from '../../db/transactions.js';
 import { sqlToInstant } from '../../mappers/datatypes.js';
 
 /** The longest reason kept (a sentence or two for the reviewer). */
@@ -36,8 +37,12 @@ export async function breakGlass(ctx: FhirContext, patientId: string, body: unkn
   // the patient must exist; the clinician is not assigned to it, so its row is read unnarrowed
   const patient = await readCurrent(ctx.db, definitionOf('Patient'), patientId);
   if (!patient || patient.deleted) throw notFound(`Patient/${patientId} is not known`);
-  const grant = await insertGrant(ctx.db, { userId: p.userId, patientId, reason, now: new Date(), minutes: opts.minutes, ip: opts.ip });
-  await ctx.audit({ action: 'break-glass', resourceType: 'Patient', resourceId: patientId, patientId, success: true, breakGlass: true, data: { grant: grant.id, minutes: opts.minutes } });
+  // the grant and its audit row commit together: no grant in force that the log does not show
+  const grant = await inTransaction(ctx.db, async (trx) => {
+    const g = await insertGrant(trx, { userId: p.userId, patientId, reason, now: new Date(), minutes: opts.minutes, ip: opts.ip });
+    await ctx.audit({ action: 'break-glass', resourceType: 'Patient', resourceId: patientId, patientId, success: true, breakGlass: true, data: { grant: g.id, minutes: opts.minutes } }, trx);
+    return g;
+  });
   return {
     grant,
     resource: {

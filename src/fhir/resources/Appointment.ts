@@ -63,6 +63,7 @@ export const AppointmentDefinition = defineResource<Appointment>({
   interactions: ALL_INTERACTIONS,
   softDelete: false,
   patientColumn: 'patient_id',
+  assigns: true,
   views: {
     // finance: the booking without its clinical content (reason, description, comments, instructions, extensions, narrative)
     administrative: keepElements<Appointment>([

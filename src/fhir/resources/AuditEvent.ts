@@ -47,6 +47,7 @@ export const AuditEventDefinition = defineResource<AuditEvent>({
   patientColumn: 'patient_id',
   // what a patient sees of the accesses to their own record (src/auth/policy.ts)
   views: { disclosure: disclosureView },
+  viewHiddenParams: { disclosure: ['address'] },
   appendOnly: true,
   searchParams: [
     {

@@ -34,6 +34,7 @@ export const CareTeamDefinition = defineResource<CareTeam>({
   interactions: ALL_INTERACTIONS,
   softDelete: false,
   patientColumn: 'patient_id',
+  assigns: true,
   storage: {
     async insertRow(trx, id, row) {
       const { team, members } = split(row);

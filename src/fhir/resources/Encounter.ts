@@ -18,6 +18,7 @@ export const EncounterDefinition = defineResource<Encounter>({
   interactions: ALL_INTERACTIONS,
   softDelete: false,
   patientColumn: 'patient_id',
+  assigns: true,
   views: {
     // finance: the visit without its clinical content (reasons, diagnoses, hospitalization, the clinical text extensions, narrative)
     administrative: keepElements<Encounter>([

@@ -23,6 +23,7 @@ export const PatientDefinition = defineResource<Patient>({
   interactions: ALL_INTERACTIONS,
   softDelete: true,
   patientColumn: 'id',
+  assigns: true,
   toRow: patientToRow,
   fromRow: patientFromRow,
   check(p) {

@@ -10,6 +10,7 @@ import { extensionValue, HMS_CANONICAL } from '../../mappers/datatypes.js';
 import { checkOneOf } from '../checks.js';
 import { FhirError, unprocessable } from '../outcome.js';
 import type { ContactPoint, HumanName } from '../types.js';
+import { revokeUserSessions } from '../../db/session-repository.js';
 
 const names = (p: Practitioner): HumanName[] => p.name ?? [];
 const strings = (list: (string | undefined)[]): string[] => list.filter((s): s is string => typeof s === 'string' && s !== '');
@@ -95,7 +96,28 @@ export const PractitionerDefinition = defineResource<Practitioner>({
     checkOneOf(status, STATUS_CODES, `Practitioner.extension('${PRACTITIONER_EXTENSIONS.status}')`);
     if (status === 'suspended' && p.active === true) throw unprocessable('A suspended Practitioner cannot be active', 'Practitioner.active', 'invariant');
   },
+  /**
+   * A users row is a login: a role change, a status other than active, a deletion and a revival
+   * end the account's sessions at once on every process and are recorded as privilege changes,
+   * as through the admin API (which handles them itself: docs/admin-api.md).
+   */
+  async afterWrite({ trx, id, before, after, audit, afterCommit, revokeUser }) {
+    if (!before) return;
+    const changes: string[] = [];
+    if (!after) changes.push('deleted');
+    else {
+      if (before.deleted_at !== null && before.deleted_at !== undefined) changes.push('revived (without a password: an admin sets one)');
+      if (after.role !== undefined && after.role !== before.role) changes.push(`role ${String(before.role)} -> ${String(after.role)}`);
+      if (after.status !== undefined && after.status !== before.status && after.status !== 'active') changes.push(`status ${String(before.status)} -> ${String(after.status)}`);
+    }
+    if (changes.length === 0) return;
+    const sessionsRevoked = await revokeUserSessions(trx, id);
+    await audit('privilege-change', { changes, sessionsRevoked });
+    afterCommit(() => revokeUser(id));
+  },
   async checkStored(_p, { trx, id, columns, current }) {
+    // a deleted account brought back through FHIR cannot log in with its old password
+    if (current?.deleted) columns.password_hash = NO_PASSWORD;
     if (!current && (await trx('users').where('id', id).first('id'))) {
       throw new FhirError(409, `The id '${id}' belongs to a user account that is not a Practitioner`, 'conflict');
     }

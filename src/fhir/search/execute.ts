@@ -80,6 +80,8 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
   const rule = ctx.access.require(def, 'search');
   const scope = ctx.access.scope('search');
   const req = parse(ctx, def, query);
+  ctx.access.checkSearchable(def, [...req.params.map((p) => p.def.name), ...req.sort.map((s) => s.name)]);
+  for (const p of req.params) for (const c of p.chain ?? []) ctx.access.checkSearchable(c.target, [c.param.def.name]);
   const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: selfUrl }] };
   const entries: BundleEntry[] = [];
   const matches: Found[] = [];
@@ -117,7 +119,10 @@ export async function searchBundle(ctx: FhirContext, type: string, query: Query,
       more = page.length > req.count;
       pageKeys = page.slice(0, req.count);
       if (cursor?.direction === 'prev') pageKeys.reverse();
-      const full = pageKeys.length ? ((await currentQuery(ctx.db, def).whereIn('t.id', pageKeys.map((r) => r.id as string))) as Row[]) : [];
+      // narrowed again: a row moved out of reach between the two steps is not returned
+      const rowsQuery = currentQuery(ctx.db, def).whereIn('t.id', pageKeys.map((r) => r.id as string));
+      scope.narrow(ctx.db, rowsQuery, def, 't');
+      const full = pageKeys.length ? ((await rowsQuery) as Row[]) : [];
       const byId = new Map(full.map((r) => [String(r.id), r]));
       rows = pageKeys.map((k) => byId.get(String(k.id))).filter((r): r is Row => r !== undefined);
     }

@@ -71,7 +71,7 @@ async function referring(ctx: FhirContext, spec: IncludeSpec, to: Found[], limit
   const q = ctx.db(`${source.table} as t`).select('t.id').orderBy('t.id').limit(limit);
   applyFilters(ctx.db, q, source, { params: [parsed] }, scope);
   const ids = ((await cancellable(ctx.db, q, ctx.signal)) as Row[]).map((r) => String(r.id));
-  return (await readMany(ctx.db, source, ids)).filter((s) => !s.deleted).map((stored) => ({ def: source, stored }));
+  return (await readMany(ctx.db, source, ids, (rq) => scope.narrow(ctx.db, rq, source, 't'))).filter((s) => !s.deleted).map((stored) => ({ def: source, stored }));
 }
 
 /**
