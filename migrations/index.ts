@@ -32,6 +32,7 @@ import * as m0118 from './0118_client_tokens.js';
 import * as m0119 from './0119_patient_assignments.js';
 import * as m0120 from './0120_patient_assignment_triggers.js';
 import * as m0121 from './0121_observation_source_triggers.js';
+import * as m0122 from './0122_patient_assignment_windows.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -69,4 +70,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0119_patient_assignments': m0119,
   '0120_patient_assignment_triggers': m0120,
   '0121_observation_source_triggers': m0121,
+  '0122_patient_assignment_windows': m0122,
 };

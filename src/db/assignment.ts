@@ -22,18 +22,18 @@ export interface AssignmentValues {
 
 /**
  * Keeps the rows whose patient (the SQL column `patientColumn`, e.g. `t.patient_id`) is assigned
- * to the clinician now: one probe of patient_assignments (kept by triggers from the primary
- * doctors, appointments, visits and care teams: migrations 0119-0120) per row, which a search can
- * also be driven from; or held under a break-glass grant in force.
+ * to the clinician now: a semi-join on patient_assignment_windows (one row per clinician, patient
+ * and time window, kept by triggers from patient_assignments, itself kept from the primary
+ * doctors, appointments, visits and care teams: migrations 0119-0122), so a read by id costs one
+ * index probe and a search may be driven from the clinician's patients; or held under a
+ * break-glass grant in force.
  */
 export function whereAssigned(db: Knex, q: QB, patientColumn: string, v: AssignmentValues): void {
   const col = db.raw('??', [patientColumn]);
-  q.where((any) => {
-    any.whereExists(db('patient_assignments as az').select(db.raw('1')).where('az.user_id', v.userId as Knex.Value).andWhere('az.patient_id', col)
-      .andWhere((w) => { w.whereNull('az.starts').orWhere('az.starts', '<=', v.now as Knex.Value); })
-      .andWhere((w) => { w.whereNull('az.ends').orWhere('az.ends', '>', v.now as Knex.Value); }));
-    if (v.grantPatients.length) any.orWhereIn(patientColumn, v.grantPatients as Knex.Value[]);
-  });
+  const assigned = db('patient_assignment_windows as az').select(db.raw('1')).where('az.user_id', v.userId as Knex.Value).andWhere('az.patient_id', col)
+    .andWhere('az.starts', '<=', v.now as Knex.Value).andWhere('az.ends', '>', v.now as Knex.Value);
+  if (v.grantPatients.length === 0) { q.whereExists(assigned); return; }
+  q.where((any) => { any.whereExists(assigned).orWhereIn(patientColumn, v.grantPatients as Knex.Value[]); });
 }
 
 /**

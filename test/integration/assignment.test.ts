@@ -92,6 +92,15 @@ t.test('assignment from native writes', async (t) => {
     }
   });
 
+  t.test('the windows the check reads are patient_assignments counted down, after all of the above', async (t) => {
+    const windows = (await h.db('patient_assignment_windows').select('user_id', 'patient_id', 'starts', 'ends', 'sources')) as Record<string, unknown>[];
+    const counted = (await h.db('patient_assignments')
+      .select('user_id', 'patient_id', h.db.raw("COALESCE(starts, '1000-01-01 00:00:00') as starts"), h.db.raw("COALESCE(ends, '9999-12-31 23:59:59') as ends"))
+      .count({ sources: '*' }).groupBy('user_id', 'patient_id', h.db.raw("COALESCE(starts, '1000-01-01 00:00:00')"), h.db.raw("COALESCE(ends, '9999-12-31 23:59:59')"))) as Record<string, unknown>[];
+    const key = (r: Record<string, unknown>) => `${String(r.user_id)} ${String(r.patient_id)} ${String(r.starts).slice(0, 19)} ${String(r.ends).slice(0, 19)} ${Number(r.sources)}`;
+    t.same(windows.map(key).sort(), counted.map(key).sort());
+  });
+
   t.test('hms seed: its patients are assigned to their seeded doctors', async (t) => {
     await seedDatabase(h.db, { patients: 3, batch: 3 });
     const seeded = await h.db('patients').whereNotNull('primary_doctor_id').whereNotIn('id', h.db('patient_assignments').where('source', 'primary').select('patient_id')).first('id');
