@@ -7,19 +7,20 @@
 import type { Knex } from 'knex';
 import { FhirError } from './outcome.js';
 import { allResourceDefinitions, resourceDefinition, type Interaction, type ResourceDefinition } from './registry.js';
-
-/** The registry's name of each interaction the policy speaks of. */
-export const REGISTRY_INTERACTION: Record<PolicyInteraction, Interaction> = {
-  read: 'read', vread: 'vread', search: 'search-type', create: 'create', update: 'update', delete: 'delete', history: 'history-instance',
-};
 import type { Resource } from './types.js';
 import { roleRule, systemRule, PERMISSION_OF, type PolicyInteraction, type PolicyWording, type Rule } from '../auth/policy.js';
 import type { Principal } from '../auth/principal.js';
 import { formatScope, scopesAllow } from '../auth/scopes.js';
 import { whereAssigned, whereClinicianOf, type AssignmentValues } from '../db/assignment.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+import type { ReadNarrowing } from '../db/resource-repository.js';
 
 type QB = Knex.QueryBuilder;
+
+/** The registry's name of each interaction the policy speaks of. */
+export const REGISTRY_INTERACTION: Record<PolicyInteraction, Interaction> = {
+  read: 'read', vread: 'vread', search: 'search-type', create: 'create', update: 'update', delete: 'delete', history: 'history-instance',
+};
 
 const FULL: Rule = { reach: 'all' };
 
@@ -33,11 +34,7 @@ export interface NarrowValues extends AssignmentValues {
  * two narrowings with the same key differ only in their values, so a statement built from one
  * serves the other (the prepared read by id).
  */
-export interface Narrowing {
-  key: string;
-  values: NarrowValues;
-  apply(db: Knex, q: QB, alias: string, values: NarrowValues): void;
-}
+export type Narrowing = ReadNarrowing<NarrowValues>;
 
 const nowSql = (): string => dateToSqlTimestamp(new Date(Math.floor(Date.now() / 1000) * 1000));
 
@@ -48,9 +45,6 @@ export type Purpose = 'read' | 'write';
 export interface RowScope {
   narrow(db: Knex, q: QB, def: ResourceDefinition, alias: string): void;
 }
-
-/** Every row (the server's own lookups: reference checks of the write path, locks, counts for tools). */
-export const ALL_ROWS: RowScope = { narrow: () => undefined };
 
 /** What a caller may do and see; built once per request from its principal. */
 export class Access {
@@ -72,12 +66,15 @@ export class Access {
     return rule;
   }
 
-  /** The 403 for an interaction the caller never has on a type (the same whatever the resource). */
-  forbidden(type: string, interaction: PolicyInteraction): FhirError {
+  /**
+   * The 403 for an interaction the caller never has on a type (the same whatever the resource), or
+   * has only on a subset of it (`except` describes the subset).
+   */
+  forbidden(type: string, interaction: PolicyInteraction, except?: string): FhirError {
     const p = this.principal;
     const msg = p?.kind === 'client'
       ? `This client's scopes do not permit ${interaction} on ${type} (it would need ${formatScope({ type, permissions: new Set([PERMISSION_OF[interaction]]) })})`
-      : `The role ${p?.role ?? 'unknown'} may not ${interaction} ${type} resources`;
+      : `The role ${p?.role ?? 'unknown'} may not ${interaction} ${type} resources${except ? ` other than ${except}` : ''}`;
     return new FhirError(403, msg, 'forbidden');
   }
 
@@ -178,9 +175,6 @@ export class Access {
     return !p || (p.kind === 'user' && p.role === 'admin');
   }
 }
-
-/** The access of the server itself (tools, workers): everything, unnarrowed. */
-export const SERVER_ACCESS = new Access();
 
 /** The policy in words as the registry serves it: named subsets and groups described, interactions a type lacks left out. */
 export const POLICY_WORDING: PolicyWording = {

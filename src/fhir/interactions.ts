@@ -23,6 +23,7 @@ import type { FhirContext } from './context.js';
 import type { Rule } from '../auth/policy.js';
 import { locate, missing, patientOfResource, patientOfRow, removedVisible, versionVisible, visibleIds } from './reach.js';
 import { joinCareTeam } from './care-team-membership.js';
+import { canonicalJson } from '../db/audit-hash.js';
 
 export type { AuditEvent, FhirContext } from './context.js';
 import type { Bundle } from './bundle.js';
@@ -54,9 +55,10 @@ const patientReference = (def: ResourceDefinition): ReferenceCheck | undefined =
 /**
  * Checks a written row's references: each target must exist and, when it is a patient's data, be
  * one the caller may read; else 422, the same answer for both. Staff (Practitioner) are no
- * patient's data: any writer may name them.
+ * patient's data: any writer may name them. Returns the `Type/id` of the references it checked.
  */
-async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, columns: Row, current?: StoredResource): Promise<void> {
+async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, columns: Row, current?: StoredResource): Promise<Set<string>> {
+  const checked = new Set<string>();
   for (const ref of def.references) {
     if (ref.requiredUser && ref.column in columns && (columns[ref.column] === null || columns[ref.column] === undefined)) {
       // no user wrote it (a system client): an update keeps who was recorded, a create must name one
@@ -70,12 +72,14 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
     const guarded = targetDef?.patientColumn !== undefined;
     const rule = targetDef && guarded ? ctx.access.rule(targetDef, 'read') : undefined;
     if (guarded && !rule) throw missingReference(ref, String(target));
-    const narrowing = targetDef && rule && targetDef.table === ref.table ? ctx.access.narrowing(targetDef, rule) : undefined;
+    const narrowed = targetDef && rule && targetDef.table === ref.table;
     const found = await existingIds(trx, ref.table, [String(target)], {
-      ...ref, narrow: narrowing ? (q) => narrowing.apply(trx, q, 't', narrowing.values) : undefined,
+      ...ref, narrow: narrowed ? (q) => ctx.access.narrow(trx, q, targetDef, rule) : undefined,
     });
     if (!found.has(String(target))) throw missingReference(ref, String(target));
+    checked.add(`${ref.targetType}/${String(target)}`);
   }
+  return checked;
 }
 
 /** Every literal `Patient/<id>` reference of a resource (contained resources aside), with its element's path. */
@@ -97,8 +101,9 @@ function patientReferences(resource: Resource): { path: string; id: string }[] {
  * 422 for a reference to a patient that does not exist or is out of the writer's reach, wherever
  * in the resource it stands (a performer, a link, a care team participant): the same answer for both.
  */
-async function checkPatientReferences(ctx: FhirContext, trx: Knex.Transaction, incoming: Resource): Promise<void> {
-  const refs = patientReferences(incoming);
+async function checkPatientReferences(ctx: FhirContext, trx: Knex.Transaction, incoming: Resource, checked: Set<string>): Promise<void> {
+  // the column references (the subject ...) were checked already, under the same rule
+  const refs = patientReferences(incoming).filter((r) => !checked.has(`Patient/${r.id}`));
   if (refs.length === 0) return;
   const found = await visibleIds(ctx, trx, 'Patient', [...new Set(refs.map((r) => r.id))]);
   const bad = refs.find((r) => !found.has(r.id));
@@ -116,8 +121,7 @@ async function prepare(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDef
   checkSubset(ctx, def, rule, interaction, incoming);
   incoming.id = id;
   const columns = def.toRow(incoming, { id, userId: ctx.userId, now });
-  await checkReferences(ctx, trx, def, columns, current);
-  await checkPatientReferences(ctx, trx, incoming);
+  await checkPatientReferences(ctx, trx, incoming, await checkReferences(ctx, trx, def, columns, current));
   await def.checkStored?.(incoming, {
     trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => visibleIds(ctx, trx, type, ids),
   });
@@ -130,14 +134,7 @@ function checkSubset(ctx: FhirContext, def: ResourceDefinition, rule: Rule, inte
   const subset = def.subsets?.[rule.only];
   if (!subset) throw new Error(`${def.type} has no subset '${rule.only}'`);
   const ok = (!incoming || subset.resource(incoming)) && (!current || subset.row(current.row));
-  if (!ok) throw new FhirError(403, `${ctx.access.forbidden(def.type, interaction).message.replace(/ resources$/, '')} resources other than ${subset.description}`, 'forbidden');
-}
-
-/** Canonical JSON (sorted keys) for comparing resources element by element. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v);
+  if (!ok) throw ctx.access.forbidden(def.type, interaction, subset.description);
 }
 
 /** 403 unless an update by a writer limited to a group of elements changes nothing else. */
@@ -148,7 +145,7 @@ function checkChanges(def: ResourceDefinition, rule: Rule, incoming: Resource, c
   const before = group.without(structuredClone(present(def, current)));
   const after = group.without(structuredClone(incoming));
   const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])]
-    .filter((k) => k !== 'meta' && k !== 'id' && canonical(before[k]) !== canonical(after[k]));
+    .filter((k) => k !== 'meta' && k !== 'id' && canonicalJson(before[k]) !== canonicalJson(after[k]));
   if (changed.length) {
     throw new FhirError(403, [{
       severity: 'error', code: 'forbidden', expression: changed.map((k) => `${def.type}.${k}`),

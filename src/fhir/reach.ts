@@ -72,9 +72,5 @@ export async function visibleIds(ctx: FhirContext, db: Knex, type: string, ids: 
   if (!def || ids.length === 0) return new Set();
   const rule = def.patientColumn ? ctx.access.rule(def, 'read') : { reach: 'all' as const };
   if (!rule) return new Set();
-  const narrowing = ctx.access.narrowing(def, rule);
-  return existingIds(db, def.table, ids, {
-    softDelete: def.softDelete, where: def.rowFilter,
-    narrow: narrowing ? (q) => narrowing.apply(db, q, 't', narrowing.values) : undefined,
-  });
+  return existingIds(db, def.table, ids, { softDelete: def.softDelete, where: def.rowFilter, narrow: (q) => ctx.access.narrow(db, q, def, rule) });
 }

@@ -142,12 +142,6 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
   if (entries.length) bundle.entry = entries;
   // one row for the patient (what belongs to no patient, the practitioners, goes with it), one for any other
   // patient whose data came along; the patient's row even when _type or _since left everything out
-  const events = perPatientEvents('everything', 'Patient', [...page, ...included], {}, patientId);
-  const own = events.filter((e) => e.patientId === patientId || e.patientId === undefined);
-  const resources = own.flatMap((e) => (e.data?.resources as string[] | undefined) ?? []);
-  await ctx.audit([
-    { action: 'everything', resourceType: 'Patient', resourceId: patientId, patientId, success: true, data: { returned: resources.length, resources } },
-    ...events.filter((e) => e.patientId !== patientId && e.patientId !== undefined),
-  ]);
+  await ctx.audit(perPatientEvents('everything', 'Patient', [...page, ...included], {}, patientId, patientId));
   return bundle;
 }

@@ -10,7 +10,7 @@ import { shapeResource, type Bundle, type BundleEntry } from '../bundle.js';
 import { badRequest, operationOutcome } from '../outcome.js';
 import { dialectOf } from '../../db/dialect.js';
 import { cancellable } from '../../db/cancellable.js';
-import { resolveIncludes, MAX_INCLUDED, type Found } from './includes.js';
+import { resolveIncludes, storedTargets, MAX_INCLUDED, type Found } from './includes.js';
 import type { RowScope } from '../access.js';
 import type { AuditEvent } from '../context.js';
 import { patientOfRow } from '../reach.js';
@@ -25,7 +25,7 @@ function parse(ctx: FhirContext, def: ResourceDefinition, query: Query): SearchR
 function includeTargets(spec: { source: string; param: string; targetType?: string }): string[] {
   const source = resourceDefinition(spec.source);
   const p = source ? searchParam(source, spec.param) : undefined;
-  return (p?.targets ?? []).filter((t) => resourceDefinition(t) && (!spec.targetType || t === spec.targetType));
+  return p ? storedTargets(p, spec.targetType) : [];
 }
 
 /** Ids of (at most `limit`) resources matching a query within a scope: the conditional interactions' search. */
@@ -47,11 +47,14 @@ async function countMatches(db: Knex, def: ResourceDefinition, req: SearchReques
 /**
  * The audit events of a search-like answer: one per patient whose data it returned (with the ids
  * returned of that patient), plus one for what belongs to no patient (or for an empty answer).
+ * With an `owner` (the patient of $everything), what belongs to no patient goes with the owner's
+ * row, and the owner has a row even when nothing was returned.
  */
-export function perPatientEvents(action: string, resourceType: string, found: Found[], data: Record<string, unknown>, resourceId?: string): AuditEvent[] {
+export function perPatientEvents(action: string, resourceType: string, found: Found[], data: Record<string, unknown>, resourceId?: string, owner?: string): AuditEvent[] {
   const byPatient = new Map<string | undefined, string[]>();
+  if (owner) byPatient.set(owner, []);
   for (const f of found) {
-    const patient = patientOfRow(f.def, f.stored.row);
+    const patient = patientOfRow(f.def, f.stored.row) ?? owner;
     const list = byPatient.get(patient) ?? [];
     list.push(`${f.def.type}/${String(f.stored.row.id)}`);
     byPatient.set(patient, list);

@@ -20,7 +20,7 @@ export const MAX_INCLUDED = 1000;
 const keyOf = (f: Found): string => `${f.def.type}/${String(f.stored.row.id)}`;
 
 /** The stored types a reference parameter may point at (narrowed by a :Type given in the include). */
-function storedTargets(p: SearchParamDef, targetType?: string): string[] {
+export function storedTargets(p: SearchParamDef, targetType?: string): string[] {
   return (p.targets ?? []).filter((t) => resourceDefinition(t) && (!targetType || t === targetType));
 }
 
