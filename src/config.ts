@@ -13,6 +13,7 @@ export interface Config {
   LOG_LEVEL: string;
   HMS_BASE_URL?: string;
   HMS_BODY_LIMIT: number;
+  HMS_JSON_MAX_DEPTH: number;
   HMS_SESSION_TTL: number;
   HMS_SESSION_IDLE: number;
   HMS_SESSION_CACHE: number;
@@ -28,6 +29,7 @@ export interface Config {
   HMS_SEARCH_MAX_REPEATS: number;
   HMS_SEARCH_MAX_VALUES: number;
   HMS_SEARCH_MAX_INCLUDES: number;
+  HMS_SEARCH_MAX_VALUE_LENGTH: number;
   HMS_RATE_LIMIT: number;
   HMS_RATE_LIMIT_WINDOW: number;
   HMS_CORS_ORIGINS?: string;

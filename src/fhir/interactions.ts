@@ -10,6 +10,7 @@ import { FhirError, badRequest, conflict, gone, notFound, preconditionFailed, un
 import { allResourceDefinitions, resourceDefinition, type ReferenceCheck, type ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
 import { validateResource } from './validate.js';
+import { findReferences, normalizeReferences, referenceShape } from './references.js';
 import { indexEntries } from './search/index-entries.js';
 import {
   deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds,
@@ -82,32 +83,30 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
   return checked;
 }
 
-/** Every literal `Patient/<id>` reference of a resource (contained resources aside), with its element's path. */
-function patientReferences(resource: Resource): { path: string; id: string }[] {
-  const out: { path: string; id: string }[] = [];
-  const walk = (v: unknown, path: string): void => {
-    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, `${path}[${i}]`)); return; }
-    if (!v || typeof v !== 'object') return;
-    const ref = (v as { reference?: unknown }).reference;
-    const m = typeof ref === 'string' ? /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref) : null;
-    if (m) out.push({ path, id: m[1]! });
-    for (const [k, x] of Object.entries(v)) if (k !== 'contained') walk(x, `${path}.${k}`);
-  };
-  walk(resource, resource.resourceType);
+/** Every relative reference of a resource and its contained ones to a type HMS stores, with its element's path. */
+function storedReferences(resource: Resource): { path: string; type: string; id: string }[] {
+  const out: { path: string; type: string; id: string }[] = [];
+  for (const { path, holder } of findReferences(resource as unknown as Record<string, unknown>)) {
+    const shape = referenceShape(holder.reference);
+    if (typeof shape !== 'string' && shape.kind === 'relative' && resourceDefinition(shape.type)) out.push({ path, type: shape.type, id: shape.id });
+  }
   return out;
 }
 
 /**
- * 422 for a reference to a patient that does not exist or is out of the writer's reach, wherever
- * in the resource it stands (a performer, a link, a care team participant): the same answer for both.
+ * 422 for a reference to a stored resource that does not exist or is out of the writer's reach,
+ * wherever in the resource it stands (a performer, a link, a care team participant, a contained
+ * resource) and whatever its form (versioned, or absolute to this server): the same answer for both.
  */
-async function checkPatientReferences(ctx: FhirContext, trx: Knex.Transaction, incoming: Resource, checked: Set<string>): Promise<void> {
+async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, incoming: Resource, checked: Set<string>): Promise<void> {
   // the column references (the subject ...) were checked already, under the same rule
-  const refs = patientReferences(incoming).filter((r) => !checked.has(`Patient/${r.id}`));
-  if (refs.length === 0) return;
-  const found = await visibleIds(ctx, trx, 'Patient', [...new Set(refs.map((r) => r.id))]);
-  const bad = refs.find((r) => !found.has(r.id));
-  if (bad) throw unprocessable(`${bad.path} refers to Patient/${bad.id}, which does not exist or is not a Patient`, bad.path, 'not-found');
+  const refs = storedReferences(incoming).filter((r) => !checked.has(`${r.type}/${r.id}`));
+  for (const type of new Set(refs.map((r) => r.type))) {
+    const ofType = refs.filter((r) => r.type === type);
+    const found = await visibleIds(ctx, trx, type, [...new Set(ofType.map((r) => r.id))]);
+    const bad = ofType.find((r) => !found.has(r.id));
+    if (bad) throw unprocessable(`${bad.path} refers to ${type}/${bad.id}, which does not exist or is not a ${type}`, bad.path, 'not-found');
+  }
 }
 
 /**
@@ -117,11 +116,12 @@ async function checkPatientReferences(ctx: FhirContext, trx: Knex.Transaction, i
 async function prepare(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, rule: Rule, interaction: 'create' | 'update', body: unknown, id: string, now: string, current?: StoredResource) {
   validateResource(def.type, body);
   const incoming = structuredClone(body) as Resource;
+  normalizeReferences(incoming as unknown as Record<string, unknown>, ctx.baseUrl);
   def.check?.(incoming);
   checkSubset(ctx, def, rule, interaction, incoming);
   incoming.id = id;
   const columns = def.toRow(incoming, { id, userId: ctx.userId, now });
-  await checkPatientReferences(ctx, trx, incoming, await checkReferences(ctx, trx, def, columns, current));
+  await checkStoredReferences(ctx, trx, incoming, await checkReferences(ctx, trx, def, columns, current));
   await def.checkStored?.(incoming, {
     trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => visibleIds(ctx, trx, type, ids),
   });

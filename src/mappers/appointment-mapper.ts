@@ -205,7 +205,7 @@ export const appointmentFields: ColumnField<Appointment>[] = [
   ...instantFields<Appointment>('appointment_date', 'appointment_time', 'start', 'Appointment.start'),
   {
     // after the start: a native change moves the end (or minutesDuration when only that was given)
-    column: 'duration_minutes', path: 'Appointment.end',
+    column: 'duration_minutes', path: 'Appointment.end', numeric: 'int',
     toColumn: (a) => {
       const start = instantMs(a.start);
       const end = instantMs(a.end);

@@ -8,6 +8,7 @@
  * the API therefore reads back exactly as sent.
  */
 import type { Resource } from '../fhir/types.js';
+import { unprocessable } from '../fhir/outcome.js';
 
 export type Row = Record<string, unknown>;
 
@@ -44,6 +45,28 @@ export interface ColumnField<R extends Resource = Resource> {
   maxLength?: number;
   /** Column size in UTF-8 bytes (TEXT: 65,535): longer values are stored cut, the resource keeps them whole. */
   maxBytes?: number;
+  /** A numeric column's range: a value outside it (or finer than its scale) is refused, 422, on every database. */
+  numeric?: NumericColumn;
+}
+
+/** DECIMAL(precision, scale), or INT (signed 32-bit). */
+export type NumericColumn = { precision: number; scale: number } | 'int';
+export const DECIMAL = (precision: number, scale: number): NumericColumn => ({ precision, scale });
+
+/**
+ * Why a number does not fit a numeric column, or undefined when it does. MySQL refuses values out
+ * of range (and rounds extra decimal places away), SQLite stores anything: checked here so that
+ * both answer alike and nothing is stored other than as sent.
+ */
+export function numericProblem(value: unknown, column: NumericColumn): string | undefined {
+  if (typeof value !== 'number') return undefined;
+  if (column === 'int') {
+    return Number.isInteger(value) && Math.abs(value) <= 2_147_483_647 ? undefined : 'is outside the whole numbers HMS stores here (up to ±2147483647)';
+  }
+  const limit = 10 ** (column.precision - column.scale);
+  if (!(Math.abs(value) < limit)) return `is outside the range HMS stores here (less than ${limit} in magnitude)`;
+  const places = /\.(\d+)/.exec(String(value))?.[1]?.length ?? (/e-(\d+)/.exec(String(value)) ? Infinity : 0);
+  return places > column.scale ? `has more decimal places than HMS stores here (${column.scale})` : undefined;
 }
 
 /** MySQL TEXT holds at most this many bytes. */
@@ -85,6 +108,11 @@ export function columnsFromResource<R extends Resource>(fields: ColumnField<R>[]
   const row: Row = {};
   for (const f of fields) {
     const v = f.toColumn(resource, defaults);
+    const problem = f.numeric && numericProblem(v, f.numeric);
+    if (problem) {
+      const path = f.path.startsWith(`${resource.resourceType}.`) ? f.path : `${resource.resourceType}.${f.path}`;
+      throw unprocessable(`${path} (stored as ${f.column} = ${String(v)}) ${problem}`, path, 'value');
+    }
     row[f.column] = v === undefined ? null : cut(v, f);
   }
   return row;

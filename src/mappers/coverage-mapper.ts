@@ -7,7 +7,7 @@
  * docs/resources/Coverage.md describes every mapping.
  */
 import type { CodeableConcept, Extension, Identifier, Reference, Resource } from '../fhir/types.js';
-import { columnsFromResource, resourceFromColumns, TEXT_BYTES, type ColumnField, type Row } from './column-map.js';
+import { columnsFromResource, DECIMAL, resourceFromColumns, TEXT_BYTES, type ColumnField, type Row } from './column-map.js';
 import { dateField, referenceField } from './fields.js';
 import { extensionValue, hmsExtensionUrl, setExtension } from './datatypes.js';
 import { CURRENCY, extensionField, moneyField, type Money } from './invoice-mapper.js';
@@ -155,9 +155,9 @@ export const coverageFields: ColumnField<Coverage>[] = [
   },
   { ...dateField<Coverage>('effective_date', 'period.start', { defaultToNow: true }), path: 'Coverage.period.start' },
   { ...dateField<Coverage>('expiration_date', 'period.end'), path: 'Coverage.period.end' },
-  costField('copay_amount', 'copay'),
-  costField('deductible_amount', 'deductible'),
-  moneyField<Coverage>('deductible_met', COVERAGE_EXTENSIONS.deductibleMet, () => 0),
+  { ...costField('copay_amount', 'copay'), numeric: DECIMAL(6, 2) },
+  { ...costField('deductible_amount', 'deductible'), numeric: DECIMAL(8, 2) },
+  { ...moneyField<Coverage>('deductible_met', COVERAGE_EXTENSIONS.deductibleMet, () => 0), numeric: DECIMAL(8, 2) },
   {
     column: 'status', path: 'Coverage.status',
     toColumn: (c) => (c.status === 'cancelled' && extensionValue(c, COVERAGE_EXTENSIONS.statusDetail, 'valueCode') === 'expired' ? 'expired' : STATUS_TO_COLUMN[c.status ?? 'active'] ?? 'active'),

@@ -81,9 +81,9 @@ export function setExtension(resource: { extension?: Extension[] }, url: string,
   else delete resource.extension;
 }
 
-/** Id part of a literal reference to a given type ("Practitioner/123" -> "123"), else undefined. */
+/** Id part of a relative reference to a given type ("Practitioner/123" -> "123"), else undefined (absolute references to this server are made relative before a write: references.ts). */
 export function referenceId(ref: Reference | undefined, type: string): string | undefined {
-  const m = ref?.reference?.match(/^(?:.*\/)?([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/);
+  const m = ref?.reference?.match(/^([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/);
   return m && m[1] === type ? m[2] : undefined;
 }
 

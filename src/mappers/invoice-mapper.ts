@@ -8,7 +8,7 @@
  * docs/resources/Invoice.md describes every mapping.
  */
 import type { CodeableConcept, Coding, Extension, Identifier, Reference, Resource } from '../fhir/types.js';
-import { columnsFromResource, resourceFromColumns, TEXT_BYTES, type ColumnField, type Row } from './column-map.js';
+import { columnsFromResource, DECIMAL, resourceFromColumns, TEXT_BYTES, type ColumnField, type Row } from './column-map.js';
 import { dateField, pathField, referenceField } from './fields.js';
 import { dateToSql, extensionValue, hmsExtensionUrl, HMS_CANONICAL, referenceId, setExtension } from './datatypes.js';
 
@@ -165,7 +165,7 @@ export const invoiceFields: ColumnField<Invoice>[] = [
   },
   { column: 'payment_status', path: 'Invoice.status', toColumn: paymentStatusOf, fromColumn: setPaymentStatus },
   {
-    column: 'amount_charged', path: 'Invoice.totalGross',
+    column: 'amount_charged', path: 'Invoice.totalGross', numeric: DECIMAL(10, 2),
     toColumn: (inv) => inv.totalGross?.value,
     fromColumn: (inv, v) => {
       if (v === null || v === undefined) delete inv.totalGross;
@@ -201,7 +201,7 @@ export const invoiceFields: ColumnField<Invoice>[] = [
     toColumn: (inv) => lineItemText(inv) ?? inv.note?.[0]?.text ?? DEFAULT_DESCRIPTION,
     fromColumn: setDescription,
   },
-  moneyField<Invoice>('amount_paid', INVOICE_EXTENSIONS.amountPaid, () => 0),
+  { ...moneyField<Invoice>('amount_paid', INVOICE_EXTENSIONS.amountPaid, () => 0), numeric: DECIMAL(10, 2) },
   extensionField<Invoice>('payment_date', INVOICE_EXTENSIONS.paymentDate, 'valueDate', { toColumn: (v) => dateToSql(v as string), fromColumn: (v) => String(v).slice(0, 10) }),
   extensionField<Invoice>('payment_method', INVOICE_EXTENSIONS.paymentMethod, 'valueCode'),
   referenceExtension('visit_id', INVOICE_EXTENSIONS.encounter, 'Encounter'),

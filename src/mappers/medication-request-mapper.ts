@@ -204,8 +204,8 @@ export const medicationRequestFields: ColumnField<MedicationRequest>[] = [
   doseField,
   frequencyField,
   durationField,
-  pathField<MedicationRequest>('quantity_prescribed', 'dispenseRequest.quantity.value', { toColumn: integer }),
-  pathField<MedicationRequest>('refills_remaining', 'dispenseRequest.numberOfRepeatsAllowed', { fromColumn: Number }),
+  { ...pathField<MedicationRequest>('quantity_prescribed', 'dispenseRequest.quantity.value', { toColumn: integer }), numeric: 'int' },
+  { ...pathField<MedicationRequest>('refills_remaining', 'dispenseRequest.numberOfRepeatsAllowed', { fromColumn: Number }), numeric: 'int' },
   {
     column: 'indication', path: 'MedicationRequest.reasonCode[0]', maxLength: 255,
     toColumn: (m) => conceptName(m.reasonCode?.[0]),

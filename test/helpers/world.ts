@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TestApp } from './app.js';
+import { resourceDefinition } from '../../src/fhir/registry.js';
 
 export const unique = (): string => randomUUID().slice(0, 8);
 
@@ -28,9 +29,14 @@ export async function makeClinician(h: TestApp, role: 'doctor' | 'nurse' = 'doct
   return id;
 }
 
+/** Where references of an example to resources no test has made are sent: another server, which HMS does not check. */
+export const OTHER_SERVER = 'https://other.example.org/fhir';
+
 /**
  * A copy of a resource whose literal references to the given types point at the given ids
- * (e.g. { Patient: p, Practitioner: d }); other references are left as they are.
+ * (e.g. { Patient: p, Practitioner: d }). Other relative references to types HMS stores
+ * (Condition/example ...) would be refused as missing, so they point at another server; the
+ * rest are left as they are.
  */
 export function rewriteReferences<T>(resource: T, targets: Record<string, string>): T {
   const walk = (v: unknown): unknown => {
@@ -40,7 +46,7 @@ export function rewriteReferences<T>(resource: T, targets: Record<string, string
       for (const [k, x] of Object.entries(v)) {
         if (k === 'reference' && typeof x === 'string') {
           const m = x.match(/^(?:.*\/)?([A-Z][A-Za-z]+)\/[^/]+$/);
-          out[k] = m && targets[m[1]!] ? `${m[1]}/${targets[m[1]!]}` : x;
+          out[k] = m && targets[m[1]!] ? `${m[1]}/${targets[m[1]!]}` : m && resourceDefinition(m[1]!) && !/^[a-z]+:/.test(x) ? `${OTHER_SERVER}/${x}` : x;
         } else out[k] = walk(x);
       }
       return out;

@@ -1,0 +1,136 @@
+/**
+ * The R4 JSON Schema made to check what it means. As published it lets much invalid FHIR through,
+ * because JSON Schema keywords only apply to values of their own kind:
+ * - complex types and resources have `properties` but no `type: object`, so `extension: [5]`,
+ *   `meta: "meta"` and a singleton sent as an array (`managingOrganization: [{...}]`) pass;
+ * - integer, positiveInt and unsignedInt are `type: number` with a string `pattern`, which a
+ *   number never meets, so `1.5`, `-3` and `-2147483649` pass; decimals admit Infinity (1e309);
+ * - xhtml (Narrative.div) has no type at all, base64Binary no pattern;
+ * - Reference.reference is any string;
+ * - contained resources (ResourceList) are a oneOf over all 146 types, which costs seconds to
+ *   compile into every type.
+ * Here each of those is put right once, when the schema is loaded: objects are objects, the
+ * integer types are JSON integers in their ranges, decimals are finite, a div keeps the narrative
+ * rules (narrative.ts), a reference has a valid shape (references.ts), and a contained resource
+ * (or a Bundle entry's) is checked against the schema of its own type, compiled on first use.
+ */
+import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
+import { readR4Schema, isR4ResourceType } from './r4-schema.js';
+import { narrativeProblem } from './narrative.js';
+import { referenceShape } from './references.js';
+
+export const SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
+
+const INT_MAX = 2_147_483_647;
+/** The R4 integer types by the pattern the schema gives them: a JSON integer within its range. */
+const INTEGER_TYPES: Record<string, { minimum: number; maximum: number }> = {
+  '^-?([0]|([1-9][0-9]*))$': { minimum: -INT_MAX - 1, maximum: INT_MAX },
+  '^[0]|([1-9][0-9]*)$': { minimum: 0, maximum: INT_MAX },
+  '^[1-9][0-9]*$': { minimum: 1, maximum: INT_MAX },
+};
+const DECIMAL_PATTERN = '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$';
+const BASE64_PATTERN = '^(\\s*([0-9a-zA-Z+/=]){4}\\s*)+$';
+
+/** Error keywords whose value is valid FHIR that HMS cannot hold (422, not 400). */
+export const BEYOND_RANGE = 'hmsFinite';
+
+let ajv: Ajv | undefined;
+const compiled = new Map<string, ValidateFunction>();
+
+/** The compiled validator of an R4 resource type (undefined for a name that is none). */
+export function resourceValidator(type: string): ValidateFunction | undefined {
+  let validate = compiled.get(type);
+  if (validate || !isR4ResourceType(type)) return validate;
+  validate = loadAjv().getSchema(`${SCHEMA_ID}#/definitions/${type}`);
+  if (validate) compiled.set(type, validate);
+  return validate;
+}
+
+type Node = Record<string, unknown>;
+
+/** Puts one schema node right (see the module comment); returns the node to use in its place. */
+function repair(node: Node): Node {
+  if (node.type === 'number' && typeof node.pattern === 'string') {
+    const integer = INTEGER_TYPES[node.pattern];
+    const { pattern: _pattern, ...rest } = node;
+    if (integer) return { ...rest, type: 'integer', ...integer };
+    if (node.pattern === DECIMAL_PATTERN) return { ...rest, [BEYOND_RANGE]: true };
+  }
+  if (node.properties && node.type === undefined) node.type = 'object';
+  for (const [name, value] of Object.entries((node.properties ?? {}) as Record<string, Node>)) {
+    const fixed = repair(value);
+    if (fixed.type === 'array' && fixed.items) {
+      fixed.items = repair(fixed.items as Node);
+      // primitive arrays and their _extension twins may hold null where the other has a value
+      if (name.startsWith('_') || (node.properties as Node)[`_${name}`]) fixed.items = { if: { type: 'null' }, else: fixed.items };
+    }
+    (node.properties as Node)[name] = fixed;
+  }
+  return node;
+}
+
+/** The R4 schema with the repairs applied and the custom keywords' places marked. */
+function repairedSchema(): Node {
+  const schema = readR4Schema() as unknown as Node & { definitions: Record<string, Node> };
+  delete schema.id;
+  delete schema.$schema;
+  delete schema.oneOf;
+  delete schema.discriminator;
+  schema.$id = SCHEMA_ID;
+  const defs = schema.definitions;
+  defs.ResourceList = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } }, hmsResource: true };
+  defs.xhtml = { type: 'string', hmsNarrative: true, description: defs.xhtml!.description };
+  defs.base64Binary = { ...defs.base64Binary, pattern: BASE64_PATTERN };
+  for (const [name, def] of Object.entries(defs)) {
+    const fixed = repair(def);
+    if (INTEGER_TYPES[String(def.pattern)] || def.pattern === DECIMAL_PATTERN) defs[name] = fixed;
+  }
+  const reference = (defs.Reference!.properties as Node).reference as Node;
+  (defs.Reference!.properties as Node).reference = { ...reference, hmsReference: true };
+  return schema;
+}
+
+/** Where a custom keyword's data stands in the resource (Ajv's data validation context). */
+interface KeywordCxt { instancePath: string }
+type KeywordFn = ((schema: unknown, data: unknown, parent?: AnySchemaObject, cxt?: KeywordCxt) => boolean) & { errors?: Partial<ErrorObject>[] };
+
+/** A custom keyword from a function that lists the errors of a value (none: valid). */
+function keyword(name: string, errorsOf: (data: unknown) => Partial<ErrorObject>[]): KeywordFn {
+  const fn: KeywordFn = (_schema, data, _parent, cxt) => {
+    const errors = errorsOf(data);
+    fn.errors = errors.map((e) => ({ keyword: name, schemaPath: `#/${name}`, params: {}, ...e, instancePath: (cxt?.instancePath ?? '') + (e.instancePath ?? '') }));
+    return errors.length === 0;
+  };
+  return fn;
+}
+
+/** A resource in a resource (contained, a Bundle entry): checked against its own type's schema. */
+const containedResource = keyword('hmsResource', (data) => {
+  const type = String((data as Node).resourceType);
+  const validate = resourceValidator(type);
+  if (!validate) return [{ message: `'${type.slice(0, 64)}' is not an R4 resource type`, params: { resourceType: type } }];
+  return validate(data) ? [] : validate.errors ?? [];
+});
+
+/** Narrative.div: the XHTML rules of narrative.ts. */
+const narrative = keyword('hmsNarrative', (data) => {
+  const problem = narrativeProblem(String(data));
+  return problem ? [{ message: `is not valid narrative XHTML: ${problem}` }] : [];
+});
+
+/** Reference.reference: one of the shapes of references.ts. */
+const reference = keyword('hmsReference', (data) => {
+  const shape = referenceShape(String(data));
+  return typeof shape === 'string' ? [{ message: `is not a valid reference: ${shape}` }] : [];
+});
+
+function loadAjv(): Ajv {
+  if (ajv) return ajv;
+  ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, allowUnionTypes: true });
+  ajv.addKeyword({ keyword: 'hmsResource', type: 'object', schemaType: 'boolean', errors: true, validate: containedResource });
+  ajv.addKeyword({ keyword: 'hmsNarrative', type: 'string', schemaType: 'boolean', errors: true, validate: narrative });
+  ajv.addKeyword({ keyword: 'hmsReference', type: 'string', schemaType: 'boolean', errors: true, validate: reference });
+  ajv.addKeyword({ keyword: BEYOND_RANGE, type: 'number', schemaType: 'boolean', validate: (_s: unknown, data: number) => Number.isFinite(data) });
+  ajv.addSchema(repairedSchema());
+  return ajv;
+}
