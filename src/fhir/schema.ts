@@ -31,6 +31,36 @@ const INTEGER_TYPES: Record<string, { minimum: number; maximum: number }> = {
 const DECIMAL_PATTERN = '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$';
 const BASE64_PATTERN = '^(\\s*([0-9a-zA-Z+/=]){4}\\s*)+$';
 
+/**
+ * Required primitive elements (1..1) of datatypes, which the schema cannot require (a primitive may
+ * come as `_name` with extensions only). Resources' own are in validate.ts (REQUIRED_PRIMITIVES).
+ */
+const DATATYPE_PRIMITIVES: Record<string, string[]> = {
+  Extension: ['url'],
+  Narrative: ['status'],
+  SampledData: ['period', 'dimensions'],
+  Signature: ['when'],
+  Contributor: ['type', 'name'],
+  DataRequirement: ['type'],
+  Expression: ['language'],
+  ParameterDefinition: ['use', 'type'],
+  RelatedArtifact: ['type'],
+  TriggerDefinition: ['type'],
+  UsageContext: ['value[x]'],
+  ElementDefinition: ['path'],
+};
+
+const present = (v: unknown): boolean => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+
+/** The element `name` of an object, or `_name` (extensions only) counts; `value[x]` matches any valueXxx. */
+export function hasPrimitive(o: Record<string, unknown>, name: string): boolean {
+  if (name.endsWith('[x]')) {
+    const stem = name.slice(0, -3);
+    return Object.keys(o).some((k) => new RegExp(`^_?${stem}[A-Z]`).test(k) && present(o[k]));
+  }
+  return present(o[name]) || present(o[`_${name}`]);
+}
+
 /** Error keywords whose value is valid FHIR that HMS cannot hold (422, not 400). */
 export const BEYOND_RANGE = 'hmsFinite';
 
@@ -85,6 +115,7 @@ function repairedSchema(): Node {
     const fixed = repair(def);
     if (INTEGER_TYPES[String(def.pattern)] || def.pattern === DECIMAL_PATTERN) defs[name] = fixed;
   }
+  for (const [name, required] of Object.entries(DATATYPE_PRIMITIVES)) defs[name]!.hmsPrimitives = required;
   const reference = (defs.Reference!.properties as Node).reference as Node;
   (defs.Reference!.properties as Node).reference = { ...reference, hmsReference: true };
   return schema;
@@ -95,9 +126,9 @@ interface KeywordCxt { instancePath: string }
 type KeywordFn = ((schema: unknown, data: unknown, parent?: AnySchemaObject, cxt?: KeywordCxt) => boolean) & { errors?: Partial<ErrorObject>[] };
 
 /** A custom keyword from a function that lists the errors of a value (none: valid). */
-function keyword(name: string, errorsOf: (data: unknown) => Partial<ErrorObject>[]): KeywordFn {
-  const fn: KeywordFn = (_schema, data, _parent, cxt) => {
-    const errors = errorsOf(data);
+function keyword(name: string, errorsOf: (data: unknown, schema: unknown) => Partial<ErrorObject>[]): KeywordFn {
+  const fn: KeywordFn = (schema, data, _parent, cxt) => {
+    const errors = errorsOf(data, schema);
     fn.errors = errors.map((e) => ({ keyword: name, schemaPath: `#/${name}`, params: {}, ...e, instancePath: (cxt?.instancePath ?? '') + (e.instancePath ?? '') }));
     return errors.length === 0;
   };
@@ -110,6 +141,18 @@ const containedResource = keyword('hmsResource', (data) => {
   const validate = resourceValidator(type);
   if (!validate) return [{ message: `'${type.slice(0, 64)}' is not an R4 resource type`, params: { resourceType: type } }];
   return validate(data) ? [] : validate.errors ?? [];
+});
+
+/** A datatype's required primitives (DATATYPE_PRIMITIVES), and ext-1: an extension has a value or extensions, not both. */
+const primitives = keyword('hmsPrimitives', (data, schema) => {
+  const o = data as Record<string, unknown>;
+  const required = schema as string[];
+  const errors: Partial<ErrorObject>[] = required.filter((name) => !hasPrimitive(o, name))
+    .map((name) => ({ keyword: 'required', message: 'is required', params: { missingProperty: name } }));
+  if (required.includes('url') && 'url' in o && hasPrimitive(o, 'value[x]') === present(o.extension)) {
+    errors.push({ message: 'ext-1: an extension has either a value[x] or extensions, not both and not neither' });
+  }
+  return errors;
 });
 
 /** Narrative.div: the XHTML rules of narrative.ts. */
@@ -129,6 +172,7 @@ function loadAjv(): Ajv {
   ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, allowUnionTypes: true });
   ajv.addKeyword({ keyword: 'hmsResource', type: 'object', schemaType: 'boolean', errors: true, validate: containedResource });
   ajv.addKeyword({ keyword: 'hmsNarrative', type: 'string', schemaType: 'boolean', errors: true, validate: narrative });
+  ajv.addKeyword({ keyword: 'hmsPrimitives', type: 'object', schemaType: 'array', errors: true, validate: primitives });
   ajv.addKeyword({ keyword: 'hmsReference', type: 'string', schemaType: 'boolean', errors: true, validate: reference });
   ajv.addKeyword({ keyword: BEYOND_RANGE, type: 'number', schemaType: 'boolean', validate: (_s: unknown, data: number) => Number.isFinite(data) });
   ajv.addSchema(repairedSchema());

@@ -5,7 +5,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { FhirError, type Issue } from './outcome.js';
-import { BEYOND_RANGE, resourceValidator } from './schema.js';
+import { BEYOND_RANGE, hasPrimitive, resourceValidator } from './schema.js';
 import { findReferences, referenceShape } from './references.js';
 
 /** FHIRPath-like location of an Ajv error: /name/0/given -> Patient.name[0].given */
@@ -21,6 +21,7 @@ function expressionOf(type: string, e: ErrorObject): string {
 function messageOf(e: ErrorObject, expression: string): string {
   switch (e.keyword) {
     case 'additionalProperties': return `Unknown element ${expression}`;
+    case 'required': return `Missing required element ${expression}`;
     case 'pattern': return `Invalid value at ${expression}: does not match the FHIR datatype's format`;
     case 'enum': return `Invalid code at ${expression}: must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`;
     case 'const': return `Invalid value at ${expression}: expected ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
@@ -51,17 +52,6 @@ export const REQUIRED_PRIMITIVES: Record<string, string[]> = {
   SearchParameter: ['url', 'name', 'status', 'description', 'code', 'base', 'type', 'component.definition', 'component.expression'],
   ServiceRequest: ['status', 'intent'],
 };
-
-const present = (v: unknown): boolean => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
-
-/** The element `name` of an object, or `_name` (extensions only) counts; `value[x]` matches any valueXxx. */
-function hasPrimitive(o: Record<string, unknown>, name: string): boolean {
-  if (name.endsWith('[x]')) {
-    const stem = name.slice(0, -3);
-    return Object.keys(o).some((k) => new RegExp(`^_?${stem}[A-Z]`).test(k) && present(o[k]));
-  }
-  return present(o[name]) || present(o[`_${name}`]);
-}
 
 /** Issues for the required primitives a resource leaves out (one per missing occurrence). */
 export function missingPrimitives(type: string, resource: Record<string, unknown>): Issue[] {
@@ -127,6 +117,29 @@ function scopeIssues(resource: Record<string, unknown>, at: string): Issue[] {
   return issues;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Strings that no FHIR string may hold: control characters other than tab, CR and LF (XML cannot
+ * carry them, so FHIR JSON may not either), and lone UTF-16 surrogates (no Unicode text at all;
+ * the databases would store them as something else). At most 20 issues.
+ */
+function textIssues(resource: unknown, at: string): Issue[] {
+  const issues: Issue[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (issues.length >= 20) return;
+    if (typeof v === 'string') {
+      const why = CONTROL.test(v) ? 'a control character (only tab, CR and LF are allowed)' : LONE_SURROGATE.test(v) ? 'a lone UTF-16 surrogate (not Unicode text)' : undefined;
+      if (why) issues.push({ severity: 'error', code: 'value', diagnostics: `Invalid value at ${path}: the string holds ${why}`, expression: [path] });
+    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+  };
+  walk(resource, at);
+  return issues;
+}
+
 /**
  * Validates a resource of a known type; throws with one issue per problem (at most 20): 400 for
  * what is not valid R4, 422 when every problem is a value valid in R4 that HMS cannot hold (a
@@ -140,6 +153,8 @@ export function validateResource(type: string, resource: unknown): void {
   if (rt !== type) {
     throw new FhirError(400, [{ severity: 'error', code: 'invalid', diagnostics: `Expected resourceType ${type}, got ${JSON.stringify(rt ?? null)}`, expression: [`${type}.resourceType`] }]);
   }
+  const text = textIssues(resource, type);
+  if (text.length) throw new FhirError(400, text);
   const validate = resourceValidator(type)!;
   // the schema first, then the rules it cannot state
   const valid = validate(resource);
@@ -168,6 +183,7 @@ export function validateResource(type: string, resource: unknown): void {
 function codeOf(e: ErrorObject): Issue['code'] {
   if (e.keyword === 'additionalProperties' || e.keyword === 'type' || e.keyword === 'hmsResource') return 'structure';
   if (e.keyword === BEYOND_RANGE) return 'too-long';
+  if (e.keyword === 'required') return 'required';
   if (e.keyword === 'hmsNarrative' || e.keyword === 'hmsReference') return 'invalid';
   return 'value';
 }

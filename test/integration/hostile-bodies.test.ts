@@ -64,7 +64,9 @@ t.test('hostile bodies', async (t) => {
       ['a fragment naming no contained resource', 'Patient', Patient({ generalPractitioner: [{ reference: '#nobody' }] }), 'Patient.generalPractitioner[0].reference'],
     ];
     for (const [name, type, body, expression] of cases) await refused(t, name, type, body, 400, expression);
-    // 1e309 is written as such: JSON.stringify would turn Infinity into null
+    // raw JSON: a lone surrogate and a NUL as JSON escapes, 1e309 as such (JSON.stringify would turn Infinity into null)
+    await refused(t, 'a lone surrogate in a string', 'Patient', '{"resourceType":"Patient","name":[{"family":"A\\ud800B"}]}', 400, 'Patient.name[0].family');
+    await refused(t, 'a NUL in a string', 'Patient', '{"resourceType":"Patient","name":[{"family":"A\\u0000B"}]}', 400, 'Patient.name[0].family');
     await refused(t, 'multipleBirthInteger 1e309 as sent', 'Patient', '{"resourceType":"Patient","multipleBirthInteger":1e309}', 400, 'Patient.multipleBirthInteger');
   });
 

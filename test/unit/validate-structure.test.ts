@@ -183,3 +183,20 @@ t.test('references: the shapes R4 allows, and nothing else', async (t) => {
   t.equal(e.status, 400);
   t.same(e.issues[0]?.expression, ['Patient.generalPractitioner[0].reference']);
 });
+
+t.test('required primitives of datatypes, and ext-1', async (t) => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['an extension without url', patient({ extension: [{ valueString: 'x' }] }), 'Patient.extension[0].url'],
+    ['an extension with neither value nor extensions', patient({ extension: [{ url: 'http://x' }] }), 'Patient.extension[0]'],
+    ['an extension with both', patient({ extension: [{ url: 'http://x', valueString: 'a', extension: [{ url: 'b', valueString: 'c' }] }] }), 'Patient.extension[0]'],
+    ['a narrative without status', patient({ text: { div: `<div ${XHTML}>x</div>` } }), 'Patient.text.status'],
+    ['a nested extension without url', patient({ extension: [{ url: 'http://x', extension: [{ valueString: 'c' }] }] }), 'Patient.extension[0].extension[0].url'],
+  ];
+  for (const [name, resource, expression] of cases) {
+    const e = refusal(resource);
+    t.equal(e.status, 400, name);
+    t.ok(e.issues.some((i) => i.expression?.includes(expression)), `${name}: ${JSON.stringify(e.issues)}`);
+  }
+  t.doesNotThrow(() => validateResource('Patient', patient({ extension: [{ url: 'http://x', _url: undefined, extension: [{ url: 'a', valueString: 'b' }] }] })));
+  t.doesNotThrow(() => validateResource('Patient', patient({ birthDate: '1970', _birthDate: { extension: [{ url: 'http://x', valueString: 'approx' }] } })));
+});
