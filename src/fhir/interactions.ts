@@ -41,7 +41,9 @@ const ID_RE = /^[A-Za-z0-9\-.]{1,36}$/;
 
 function checkId(id: string): void {
   if (/^[_$]/.test(id)) throw new FhirError(404, `'${id}' is not supported on this server (type-level operations and history are not implemented)`, 'not-supported');
-  if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id}': 1-36 characters of A-Z a-z 0-9 - .`);
+  if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id.slice(0, 64)}': 1-36 characters of A-Z a-z 0-9 - .`);
+  // '.' and '..' are dot segments (RFC 3986): a URL naming them reaches another path
+  if (/^\.+$/.test(id)) throw badRequest(`Invalid resource id '${id}': an id of dots only cannot be addressed in a URL`);
 }
 
 /** The 422 for a reference to a resource that does not exist (or that the caller may not see: the same answer). */

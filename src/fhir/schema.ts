@@ -99,6 +99,28 @@ function repair(node: Node): Node {
   return node;
 }
 
+const PRIMITIVES = ['boolean', 'integer', 'string', 'decimal', 'uri', 'url', 'canonical', 'base64Binary', 'instant', 'date', 'dateTime', 'time', 'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid'];
+
+/**
+ * The choice elements ([x]) of a definition: the schema spells each choice as its own property
+ * (`effectiveDateTime`, `effectivePeriod` ...), stem plus type name, each with the element's one
+ * description and never repeating; siblings such as reasonCode and reasonReference, which are two
+ * elements, differ in description or repeat. Only one choice of each may be given.
+ */
+function choiceGroups(properties: Record<string, Node>, typeNames: Set<string>): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const [name, prop] of Object.entries(properties)) {
+    if (name.startsWith('_') || prop.type === 'array') continue;
+    for (let i = 1; i < name.length; i++) {
+      if (name[i]! < 'A' || name[i]! > 'Z' || !typeNames.has(name.slice(i))) continue;
+      const key = `${name.slice(0, i)}|${String(prop.description)}`;
+      groups.set(key, [...(groups.get(key) ?? []), name]);
+      break;
+    }
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
+}
+
 /** The R4 schema with the repairs applied and the custom keywords' places marked. */
 function repairedSchema(): Node {
   const schema = readR4Schema() as unknown as Node & { definitions: Record<string, Node> };
@@ -116,6 +138,11 @@ function repairedSchema(): Node {
     if (INTEGER_TYPES[String(def.pattern)] || def.pattern === DECIMAL_PATTERN) defs[name] = fixed;
   }
   for (const [name, required] of Object.entries(DATATYPE_PRIMITIVES)) defs[name]!.hmsPrimitives = required;
+  const typeNames = new Set([...Object.keys(defs).filter((k) => /^[A-Z]/.test(k)), ...PRIMITIVES.map((p) => p[0]!.toUpperCase() + p.slice(1))]);
+  for (const def of Object.values(defs)) {
+    const groups = def.properties ? choiceGroups(def.properties as Record<string, Node>, typeNames) : [];
+    if (groups.length) def.hmsChoices = groups;
+  }
   const reference = (defs.Reference!.properties as Node).reference as Node;
   (defs.Reference!.properties as Node).reference = { ...reference, hmsReference: true };
   return schema;
@@ -155,6 +182,17 @@ const primitives = keyword('hmsPrimitives', (data, schema) => {
   return errors;
 });
 
+/** One choice of each choice element ([x]), its `_name` twin counted with it. */
+const choices = keyword('hmsChoices', (data, schema) => {
+  const o = data as Record<string, unknown>;
+  const errors: Partial<ErrorObject>[] = [];
+  for (const group of schema as string[][]) {
+    const given = group.filter((name) => o[name] !== undefined || o[`_${name}`] !== undefined);
+    if (given.length > 1) errors.push({ message: `gives ${given.join(' and ')}: only one choice of a [x] element may be given` });
+  }
+  return errors;
+});
+
 /** Narrative.div: the XHTML rules of narrative.ts. */
 const narrative = keyword('hmsNarrative', (data) => {
   const problem = narrativeProblem(String(data));
@@ -173,6 +211,7 @@ function loadAjv(): Ajv {
   ajv.addKeyword({ keyword: 'hmsResource', type: 'object', schemaType: 'boolean', errors: true, validate: containedResource });
   ajv.addKeyword({ keyword: 'hmsNarrative', type: 'string', schemaType: 'boolean', errors: true, validate: narrative });
   ajv.addKeyword({ keyword: 'hmsPrimitives', type: 'object', schemaType: 'array', errors: true, validate: primitives });
+  ajv.addKeyword({ keyword: 'hmsChoices', type: 'object', schemaType: 'array', errors: true, validate: choices });
   ajv.addKeyword({ keyword: 'hmsReference', type: 'string', schemaType: 'boolean', errors: true, validate: reference });
   ajv.addKeyword({ keyword: BEYOND_RANGE, type: 'number', schemaType: 'boolean', validate: (_s: unknown, data: number) => Number.isFinite(data) });
   ajv.addSchema(repairedSchema());

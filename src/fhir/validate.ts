@@ -120,21 +120,69 @@ function scopeIssues(resource: Record<string, unknown>, at: string): Issue[] {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** R4 strings are at most 1 MB (https://hl7.org/fhir/R4/datatypes.html#string). */
+const MAX_STRING = 1024 * 1024;
+
+/** Why a string is no FHIR string, or undefined. */
+function stringProblem(v: string): string | undefined {
+  if (v === '') return 'is empty (leave the element out instead)';
+  if (v.length > MAX_STRING) return `holds ${v.length} characters: FHIR strings hold at most ${MAX_STRING}`;
+  if (CONTROL.test(v)) return 'holds a control character (only tab, CR and LF are allowed)';
+  if (LONE_SURROGATE.test(v)) return 'holds a lone UTF-16 surrogate (not Unicode text)';
+  return undefined;
+}
 
 /**
- * Strings that no FHIR string may hold: control characters other than tab, CR and LF (XML cannot
- * carry them, so FHIR JSON may not either), and lone UTF-16 surrogates (no Unicode text at all;
- * the databases would store them as something else). At most 20 issues.
+ * What R4 JSON forbids whatever the type (https://hl7.org/fhir/R4/json.html): empty strings,
+ * objects and arrays (ele-1: an element has a value or children), null other than as the place
+ * holder of a primitive array whose `_name` twin has an entry there (and back), strings over 1 MB,
+ * control characters other than tab, CR and LF (XML cannot carry them), and lone UTF-16 surrogates
+ * (the databases would store something else). At most 20 issues.
  */
-function textIssues(resource: unknown, at: string): Issue[] {
+function jsonIssues(resource: unknown, at: string): Issue[] {
   const issues: Issue[] = [];
-  const walk = (v: unknown, path: string): void => {
+  const problem = (path: string, diagnostics: string): void => {
+    if (issues.length < 20) issues.push({ severity: 'error', code: 'value', diagnostics: `Invalid value at ${path}: ${diagnostics}`, expression: [path] });
+  };
+  const walk = (v: unknown, path: string, twin?: unknown): void => {
     if (issues.length >= 20) return;
     if (typeof v === 'string') {
-      const why = CONTROL.test(v) ? 'a control character (only tab, CR and LF are allowed)' : LONE_SURROGATE.test(v) ? 'a lone UTF-16 surrogate (not Unicode text)' : undefined;
-      if (why) issues.push({ severity: 'error', code: 'value', diagnostics: `Invalid value at ${path}: the string holds ${why}`, expression: [path] });
-    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+      const why = stringProblem(v);
+      if (why) problem(path, `the string ${why}`);
+    } else if (Array.isArray(v)) {
+      if (v.length === 0) problem(path, 'an empty array (leave the element out instead)');
+      v.forEach((x, i) => {
+        if (x === null) {
+          const other = Array.isArray(twin) ? twin[i] : undefined;
+          if (other === null || other === undefined) problem(`${path}[${i}]`, 'null, where neither the value nor its extensions (the _name twin) are given');
+        } else walk(x, `${path}[${i}]`);
+      });
+    } else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o);
+      if (keys.length === 0) problem(path, 'an empty object (leave the element out instead)');
+      for (const k of keys) walk(o[k], `${path}.${k}`, o[k.startsWith('_') ? k.slice(1) : `_${k}`]);
+    }
+  };
+  walk(resource, at);
+  return issues;
+}
+
+/**
+ * Modifier extensions change the meaning of what holds them; HMS understands none, and R4 forbids
+ * ignoring one (https://hl7.org/fhir/R4/extensibility.html#modifierExtension): 422.
+ */
+function modifierExtensions(resource: unknown, at: string): Issue[] {
+  const issues: Issue[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, `${path}[${i}]`)); return; }
+    if (!v || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'modifierExtension' && Array.isArray(x) && x.length && issues.length < 20) {
+        const url = String((x[0] as { url?: unknown })?.url ?? '').slice(0, 200);
+        issues.push({ severity: 'error', code: 'extension', diagnostics: `${path}.modifierExtension: HMS does not understand the modifier extension '${url}', so it cannot accept what it modifies`, expression: [`${path}.modifierExtension`] });
+      } else walk(x, `${path}.${k}`);
+    }
   };
   walk(resource, at);
   return issues;
@@ -153,14 +201,18 @@ export function validateResource(type: string, resource: unknown): void {
   if (rt !== type) {
     throw new FhirError(400, [{ severity: 'error', code: 'invalid', diagnostics: `Expected resourceType ${type}, got ${JSON.stringify(rt ?? null)}`, expression: [`${type}.resourceType`] }]);
   }
-  const text = textIssues(resource, type);
-  if (text.length) throw new FhirError(400, text);
+  const json = jsonIssues(resource, type);
+  if (json.length) throw new FhirError(400, json);
   const validate = resourceValidator(type)!;
   // the schema first, then the rules it cannot state
   const valid = validate(resource);
   const r = resource as Record<string, unknown>;
   const more = valid ? [...missingPrimitives(type, r), ...scopeIssues(r, type)] : missingPrimitives(type, r);
-  if (valid && !more.length) return;
+  if (valid && !more.length) {
+    const modifiers = modifierExtensions(resource, type);
+    if (modifiers.length) throw new FhirError(422, modifiers);
+    return;
+  }
   const seen = new Set<string>();
   const issues: Issue[] = [];
   let beyondRange = 0;

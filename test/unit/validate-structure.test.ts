@@ -200,3 +200,30 @@ t.test('required primitives of datatypes, and ext-1', async (t) => {
   t.doesNotThrow(() => validateResource('Patient', patient({ extension: [{ url: 'http://x', _url: undefined, extension: [{ url: 'a', valueString: 'b' }] }] })));
   t.doesNotThrow(() => validateResource('Patient', patient({ birthDate: '1970', _birthDate: { extension: [{ url: 'http://x', valueString: 'approx' }] } })));
 });
+
+t.test('what R4 JSON forbids whatever the type: empty values, stray nulls, long strings, two choices of one [x], modifier extensions', async (t) => {
+  const obs = (extra: Record<string, unknown>) => ({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, ...extra });
+  const cases: [string, Record<string, unknown>, number, string][] = [
+    ['an empty string', patient({ extension: [{ url: '', valueString: 'a' }] }), 400, 'Patient.extension[0].url'],
+    ['an empty object', patient({ name: [{}] }), 400, 'Patient.name[0]'],
+    ['an empty array', patient({ address: [] }), 400, 'Patient.address'],
+    ['an empty meta', patient({ meta: {} }), 400, 'Patient.meta'],
+    ['null in a primitive array without its twin', patient({ name: [{ given: ['A', null] }] }), 400, 'Patient.name[0].given[1]'],
+    ['null in both twins', patient({ name: [{ given: ['A', null], _given: [null, null] }] }), 400, 'Patient.name[0].given[1]'],
+    ['a string over 1 MB', patient({ name: [{ text: 'x'.repeat(1024 * 1024 + 1) }] }), 400, 'Patient.name[0].text'],
+    ['two choices of effective[x]', obs({ effectiveDateTime: '2020-01-01', effectivePeriod: { start: '2020-01-01' } }), 400, 'Observation'],
+    ['two choices of value[x]', obs({ valueQuantity: { value: 1 }, valueInteger: 1 }), 400, 'Observation'],
+    ['a choice and the twin of another', patient({ deceasedBoolean: true, _deceasedDateTime: { extension: [{ url: 'http://x', valueString: 'y' }] } }), 400, 'Patient'],
+    ['two choices in an extension', patient({ extension: [{ url: 'http://x', valueCode: 'a', valuePeriod: { start: '2020' } }] }), 400, 'Patient.extension[0]'],
+    ['a modifier extension', patient({ modifierExtension: [{ url: 'http://example.org/not-really', valueBoolean: true }] }), 422, 'Patient.modifierExtension'],
+    ['a modifier extension deep inside', patient({ contact: [{ name: { family: 'x' }, modifierExtension: [{ url: 'http://x', valueBoolean: true }] }] }), 422, 'Patient.contact[0].modifierExtension'],
+  ];
+  for (const [name, resource, status, expression] of cases) {
+    const e = refusal(resource);
+    t.equal(e.status, status, name);
+    t.ok(e.issues.some((i) => i.expression?.includes(expression)), `${name}: ${JSON.stringify(e.issues).slice(0, 300)}`);
+  }
+  t.doesNotThrow(() => validateResource('Patient', patient({ deceasedBoolean: true, _deceasedBoolean: { extension: [{ url: 'http://x', valueString: 'y' }] } })), 'a choice and its own twin');
+  t.doesNotThrow(() => validateResource('Observation', obs({ effectiveDateTime: '2020-01-01', valueQuantity: { value: 1 } })));
+  t.doesNotThrow(() => validateResource('Appointment', { resourceType: 'Appointment', status: 'proposed', participant: [{ status: 'accepted' }], reasonCode: [{ text: 'a' }], reasonReference: [{ reference: 'Condition/1' }] }), 'two elements with one stem are no choice');
+});

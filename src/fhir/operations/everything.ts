@@ -98,6 +98,8 @@ export async function patientEverything(ctx: FhirContext, patientId: string, que
   // a page holds at least one resource, else paging could not advance
   const count = Math.max(1, Math.min(countRaw === undefined ? DEFAULT_COUNT * 5 : Number(countRaw), ctx.maxCount));
   const sinceRaw = one(query, '_since');
+  // _since is an instant (a date or dateTime is taken too), not a search value: no prefix of its own
+  if (sinceRaw !== undefined && !/^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/.test(sinceRaw)) throw badRequest(`_since must be an instant, not '${sinceRaw.slice(0, 64)}'`);
   const sinceRange = sinceRaw === undefined ? undefined : parseDateParam(`ge${sinceRaw}`, '_since');
   const names = wantedTypes(query);
   const types = compartmentTypes(ctx, names);
