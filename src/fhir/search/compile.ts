@@ -8,7 +8,7 @@ import { badRequest } from '../outcome.js';
 import type { ColumnSearchParam, IndexSearchParam, ResourceDefinition } from '../registry.js';
 import { approximate, utc, type DateRange } from './dates.js';
 import type { ChainTarget, ParsedParam, SearchRequest, TokenParam } from './params.js';
-import { normalizeString } from './normalize.js';
+import { characterCount, INDEX_VALUE_LENGTH, normalizeString } from './normalize.js';
 import { dateToSqlTimestamp } from '../../mappers/datatypes.js';
 import { whereExactIds, whereOfType } from '../../db/resource-repository.js';
 import { dialectOf } from '../../db/dialect.js';
@@ -91,9 +91,11 @@ function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'tim
  * https://hl7.org/fhir/R4/search.html#number
  */
 function numberCondition(q: QB, col: string, n: NumberValue): void {
+  // a precision finer than a double holds (1.000...0001) leaves no range around the value: the value itself
+  const point = n.low === n.high;
   switch (n.prefix) {
-    case 'eq': q.whereRaw(`${col} >= ? AND ${col} < ?`, [n.low, n.high]); break;
-    case 'ne': q.whereRaw(`(${col} < ? OR ${col} >= ?)`, [n.low, n.high]); break;
+    case 'eq': if (point) q.whereRaw(`${col} = ?`, [n.value]); else q.whereRaw(`${col} >= ? AND ${col} < ?`, [n.low, n.high]); break;
+    case 'ne': if (point) q.whereRaw(`${col} <> ?`, [n.value]); else q.whereRaw(`(${col} < ? OR ${col} >= ?)`, [n.low, n.high]); break;
     case 'gt': case 'sa': q.whereRaw(`${col} > ?`, [n.value]); break;
     case 'lt': case 'eb': q.whereRaw(`${col} < ?`, [n.value]); break;
     case 'ge': q.whereRaw(`${col} >= ?`, [n.value]); break;
@@ -116,14 +118,25 @@ function unitCondition(db: Knex, q: QB, def: ColumnSearchParam, n: NumberValue, 
   else if (def.unit !== n.code) q.whereRaw('1 = 0');
 }
 
-function referenceCandidates(p: ParsedParam, value: string): string[] {
+/** A reference search value naming its target: Type/id, or a URL ending in Type/id (with or without /_history/v). */
+const TYPED_REFERENCE = /(?:^|\/)([A-Z][A-Za-z]+)\/([^/]+?)(?:\/_history\/[^/]+)?$/;
+
+interface ReferenceValue { type: string; id: string }
+
+/**
+ * The references a reference search value may stand for: `Type/id` (or a URL ending in it) is
+ * that one; a bare id is that id of every type the parameter (or its :Type) may point at. Any
+ * other value with a slash (`Patient/../x`, `Patient/`) is no reference: 400.
+ */
+function referenceCandidates(p: ParsedParam, value: string): ReferenceValue[] {
   const targets = p.targetType ? [p.targetType] : p.def.targets ?? [];
-  const m = value.match(/(?:^|\/)([A-Z][A-Za-z]+)\/([^/]+?)(?:\/_history\/[^/]+)?$/);
+  const m = value.match(TYPED_REFERENCE);
   if (m) {
     if (targets.length && !targets.includes(m[1]!)) throw badRequest(`Parameter ${p.def.name} cannot refer to ${m[1]}`);
-    return [`${m[1]}/${m[2]}`];
+    return [{ type: m[1]!, id: m[2]! }];
   }
-  return targets.map((t) => `${t}/${value}`);
+  if (value.includes('/')) throw badRequest(`Invalid reference '${value}' for search parameter ${p.def.name}: use id, Type/id or a URL ending in Type/id`);
+  return targets.map((type) => ({ type, id: value }));
 }
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
@@ -133,32 +146,70 @@ function whereIn(q: QB, col: string, values: unknown[], not = false): void {
   q.whereRaw(`${col} ${not ? 'NOT IN' : 'IN'} (${placeholders(values.length)})`, values as Knex.Value[]);
 }
 
-/** The ids of the rows of one chain target that its parameter matches (and the caller may see), as a subquery. */
-function chainSubquery(db: Knex, chain: ChainTarget, alias: string, scope: RowScope): QB {
+/** `col IN (values)` as a condition of its own; `1 = 0` for no values. */
+function inList(db: Knex, col: string, values: Knex.Value[]): Knex.Raw {
+  return values.length ? db.raw(`${col} IN (${placeholders(values.length)})`, values) : db.raw('1 = 0');
+}
+
+/** The OR of conditions, parenthesised; `1 = 0` for none. */
+function anyOf(db: Knex, conditions: Knex.Raw[]): Knex.Raw {
+  if (conditions.length === 0) return db.raw('1 = 0');
+  if (conditions.length === 1) return conditions[0]!;
+  return db.raw(`(${conditions.map(() => '(?)').join(' OR ')})`, conditions);
+}
+
+/**
+ * The ids of the rows of a chain target that all of `params` match (and the caller may see), as
+ * a subquery over `<table> as <alias>c`.
+ */
+function chainSubquery(db: Knex, target: ResourceDefinition, params: ParsedParam[], alias: string, scope: RowScope): QB {
   const inner = `${alias}c`;
-  const sub = db(`${chain.target.table} as ${inner}`).select(`${inner}.id`);
-  applyFilters(db, sub, chain.target, { params: [chain.param] }, scope, inner);
+  const sub = db(`${target.table} as ${inner}`).select(`${inner}.id`);
+  applyFilters(db, sub, target, { params }, scope, inner);
   return sub;
 }
 
-function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, alias: string, scope: RowScope): void {
-  const col = columnSql(db, def, alias);
-  const typeCol = def.typeColumn ? quoted(alias, def.typeColumn) : undefined;
-  if (p.chain) {
-    // a column holds ids of one table (the first stored target), unless a type column says which
-    const stored = (def.targets ?? []).find((t) => p.chain!.some((c) => c.target.type === t));
-    const chains = typeCol ? p.chain : p.chain.filter((c) => c.target.type === stored);
+/**
+ * The chains through one column reference parameter (patient.family=a&patient.birthdate=b...),
+ * ANDed. The column holds one reference, so every chain must hold for the same target row: one
+ * subquery per target type with every chain's inner parameter in it, rather than one subquery per
+ * chain (each of which the optimizer would make one more semi-join in its join order search).
+ */
+function columnChains(db: Knex, q: QB, def: ColumnSearchParam, chains: ParsedParam[], alias: string, scope: RowScope): void {
+  const col = db.raw(columnSql(db, def, alias)) as unknown as string;
+  const innerOf = (p: ParsedParam, type: string): ChainTarget | undefined => p.chain!.find((c) => c.target.type === type);
+  if (def.typeColumn) {
+    // the type column says which table: a type every chain reaches
+    const typeCol = quoted(alias, def.typeColumn);
+    const types = chains[0]!.chain!.map((c) => c.target).filter((target) => chains.every((p) => innerOf(p, target.type)));
     q.where((any) => {
-      for (const c of chains) {
+      for (const target of types) {
         any.orWhere((w) => {
-          if (typeCol) w.whereRaw(`${typeCol} = ?`, [c.target.type]);
-          w.whereIn(db.raw(col) as unknown as string, chainSubquery(db, c, alias, scope));
+          w.whereRaw(`${typeCol} = ?`, [target.type]);
+          w.whereIn(col, chainSubquery(db, target, chains.map((p) => innerOf(p, target.type)!.param), alias, scope));
         });
       }
-      if (chains.length === 0) any.whereRaw('1 = 0');
+      if (types.length === 0) any.whereRaw('1 = 0');
     });
     return;
   }
+  // a column holds ids of one table: each chain's first stored target that has its inner parameter
+  const byTarget = new Map<string, { target: ResourceDefinition; params: ParsedParam[] }>();
+  for (const p of chains) {
+    const stored = (def.targets ?? []).find((t) => innerOf(p, t));
+    if (!stored) { q.whereRaw('1 = 0'); return; }
+    const c = innerOf(p, stored)!;
+    const entry = byTarget.get(stored) ?? { target: c.target, params: [] };
+    entry.params.push(c.param);
+    byTarget.set(stored, entry);
+  }
+  for (const { target, params } of byTarget.values()) q.whereIn(col, chainSubquery(db, target, params, alias, scope));
+}
+
+/** The condition one occurrence of a column parameter puts on the row (chains through a column: columnChains). */
+function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, alias: string): void {
+  const col = columnSql(db, def, alias);
+  const typeCol = def.typeColumn ? quoted(alias, def.typeColumn) : undefined;
   if (p.missing !== undefined) {
     const absent = (def.missingValues ?? []) as Knex.Value[];
     if (p.missing) q.whereRaw(`(${col} IS NULL${absent.length ? ` OR ${col} IN (${placeholders(absent.length)})` : ''})`, absent);
@@ -189,14 +240,11 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, al
   if (def.type === 'reference') {
     const refs = p.strings.flatMap((v) => referenceCandidates(p, v));
     if (!typeCol) {
-      whereIn(q, col, refs.map((r) => r.split('/')[1]!));
+      whereIn(q, col, refs.map((r) => r.id));
       return;
     }
     const byType = new Map<string, string[]>();
-    for (const r of refs) {
-      const [type, id] = r.split('/') as [string, string];
-      byType.set(type, [...(byType.get(type) ?? []), id]);
-    }
+    for (const { type, id } of refs) byType.set(type, [...(byType.get(type) ?? []), id]);
     q.where((any) => {
       for (const [type, ids] of byType) any.orWhere((w) => { w.whereRaw(`${typeCol} = ?`, [type]); whereIn(w, col, ids); });
       if (byType.size === 0) any.whereRaw('1 = 0');
@@ -204,96 +252,189 @@ function columnParam(db: Knex, q: QB, p: ParsedParam, def: ColumnSearchParam, al
     return;
   }
   if (def.type === 'string') {
-    q.where((w) => stringMatch(w, p, col, `LOWER(${col})`));
+    q.where(stringCondition(db, p, col, `LOWER(${col})`));
     return;
   }
   throw badRequest(`Search on ${def.type} parameter ${def.name} is not supported`);
+}
+
+/** SQLite refuses a LIKE pattern of more bytes than this (SQLITE_MAX_LIKE_PATTERN_LENGTH): "LIKE or GLOB pattern too complex". */
+const SQLITE_LIKE_PATTERN_BYTES = 50_000;
+
+/**
+ * `expr LIKE 'value%'` (starts with) or `'%value%'` (contains) for a normalised search value, its
+ * LIKE wildcards escaped and the value bound, never spliced. `longest` is the longest text `expr`
+ * holds (the index keeps the first INDEX_VALUE_LENGTH characters of each value): a longer value
+ * starts-with-matches by that prefix, as it was indexed, and cannot be contained. A pattern SQLite
+ * would refuse as too long is an instr() instead (the same match: both sides are lower case, and
+ * SQLite's LIKE folds ASCII case only).
+ */
+function likeCondition(db: Knex, expr: string, value: string, contains: boolean, longest?: number): Knex.Raw {
+  let v = normalizeString(value);
+  if (longest !== undefined && v.length > longest) {
+    if (!contains) v = v.slice(0, longest);
+    else if (characterCount(v) > longest) return db.raw('1 = 0');
+  }
+  const pattern = (contains ? '%' : '') + likeEscape(v) + '%';
+  if (dialectOf(db) === 'sqlite' && Buffer.byteLength(pattern) > SQLITE_LIKE_PATTERN_BYTES) {
+    return db.raw(`instr(${expr}, ?) ${contains ? '> 0' : '= 1'}`, [v]);
+  }
+  return db.raw(`${expr} LIKE ?${ESCAPE}`, [pattern]);
 }
 
 /**
  * OR of a string parameter's values: :exact compares the original value, otherwise the normalised
  * one starts with (or, :contains, contains) the normalised search value.
  */
-function stringMatch(w: QB, p: ParsedParam, exactColumn: string, normalised: string): void {
-  for (const v of p.strings) {
-    if (p.modifier === 'exact') w.orWhereRaw(`${exactColumn} = ?`, [v]);
-    else w.orWhereRaw(`${normalised} LIKE ?${ESCAPE}`, [(p.modifier === 'contains' ? '%' : '') + likeEscape(normalizeString(v)) + '%']);
-  }
+function stringCondition(db: Knex, p: ParsedParam, exactColumn: string, normalised: string, longest?: number): Knex.Raw {
+  return anyOf(db, p.strings.map((v) => (p.modifier === 'exact'
+    ? db.raw(`${exactColumn} = ?`, [v])
+    : likeCondition(db, normalised, v, p.modifier === 'contains', longest))));
 }
 
+/** The column values a token matches: the definition's mapping, else the code (and no value for a system the column cannot hold). */
 function tokenColumnValues(def: ColumnSearchParam, tok: TokenParam): unknown[] {
   if (tok.code === undefined) return [];
   if (def.tokenToColumn) return def.tokenToColumn(tok.system, tok.code) ?? [];
   return tok.hasSystem && tok.system ? [] : [tok.code];
 }
 
-function indexParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam, alias: string, scope: RowScope): void {
-  const table = def.type === 'string' ? 'search_string' : 'search_token';
+/** What one token value asks of an index row (alias s): its code, its system, or both. */
+function tokenRowCondition(db: Knex, s: string, tok: TokenParam): Knex.Raw {
+  const terms: string[] = [];
+  const values: Knex.Value[] = [];
+  if (tok.code !== undefined) { terms.push(`${s}.code = ?`); values.push(tok.code); }
+  if (tok.hasSystem) {
+    if (tok.system === undefined) terms.push(`${s}.system IS NULL`);
+    else { terms.push(`${s}.system = ?`); values.push(tok.system); }
+  }
+  return db.raw(terms.length ? terms.join(' AND ') : '1 = 1', values);
+}
+
+/**
+ * What one occurrence of an index parameter asks of one of the resource's index rows (alias
+ * `<alias>s`): a value, a token, a reference, a chained target's id, or (:missing) any row. For
+ * :not the same condition, which no row may then meet.
+ */
+function indexRowCondition(db: Knex, p: ParsedParam, def: IndexSearchParam, alias: string, scope: RowScope): Knex.Raw {
   const s = `${alias}s`;
-  const sub = (fill?: (x: QB) => void): QB => {
-    const x = db(`${table} as ${s}`).select(db.raw('1'))
-      .where(`${s}.resource_type`, type).andWhere(`${s}.param`, def.name).andWhereRaw(`${s}.resource_id = ${alias}.id`);
-    if (fill) x.andWhere((w) => fill(w));
-    return x;
-  };
   if (p.chain) {
     // the index holds "Type/id": compare with each target type's matching ids so prefixed
     const concat = dialectOf(db) === 'mysql' ? `CONCAT(?, ${alias}c.id)` : `? || ${alias}c.id`;
-    q.whereExists(sub((w) => {
-      for (const c of p.chain!) w.orWhereIn(`${s}.code`, chainSubquery(db, c, alias, scope).clearSelect().select(db.raw(concat, [`${c.target.type}/`])));
-    }));
-    return;
+    return anyOf(db, p.chain.map((c) => db.raw(`${s}.code IN ?`, [
+      chainSubquery(db, c.target, [c.param], alias, scope).clearSelect().select(db.raw(concat, [`${c.target.type}/`])),
+    ])));
   }
-  if (p.missing !== undefined) {
-    if (p.missing) q.whereNotExists(sub()); else q.whereExists(sub());
-    return;
-  }
-  if (def.type === 'string') {
-    q.whereExists(sub((w) => stringMatch(w, p, `${s}.value`, `${s}.norm`)));
-    return;
-  }
-  if (def.type === 'reference') {
-    const refs = p.strings.flatMap((v) => referenceCandidates(p, v));
-    q.whereExists(sub((w) => w.whereIn(`${s}.code`, refs)));
-    return;
-  }
-  const match = sub((w) => {
-    for (const tok of p.tokens) {
-      w.orWhere((x) => {
-        if (tok.code !== undefined) x.where(`${s}.code`, tok.code);
-        if (tok.hasSystem) {
-          if (tok.system === undefined) x.whereNull(`${s}.system`);
-          else x.where(`${s}.system`, tok.system);
-        }
-      });
-    }
-  });
+  if (p.missing !== undefined) return db.raw('1 = 1');
+  if (def.type === 'string') return stringCondition(db, p, `${s}.value`, `${s}.norm`, INDEX_VALUE_LENGTH);
+  if (def.type === 'reference') return inList(db, `${s}.code`, p.strings.flatMap((v) => referenceCandidates(p, v)).map((r) => `${r.type}/${r.id}`));
+  return anyOf(db, p.tokens.map((tok) => tokenRowCondition(db, s, tok)));
+}
+
+/** The index table of a parameter: strings, or tokens and references. */
+const indexTable = (def: IndexSearchParam): string => (def.type === 'string' ? 'search_string' : 'search_token');
+
+/** `SELECT 1` from a parameter's index table, the rows of the resource at `alias` for that parameter (alias `<alias>s`). */
+function indexRows(db: Knex, type: string, def: IndexSearchParam, alias: string): QB {
+  const s = `${alias}s`;
+  return db(`${indexTable(def)} as ${s}`).select(db.raw('1'))
+    .where(`${s}.resource_type`, type).andWhere(`${s}.param`, def.name).andWhereRaw(`${s}.resource_id = ${alias}.id`);
+}
+
+/** The column values a token parameter with a native column matches (none: it matches by the index alone). */
+function nativeValues(p: ParsedParam, def: IndexSearchParam): unknown[] {
   const native = def.native;
-  const nativeValues = native ? p.tokens.flatMap((tok) => (tok.code === undefined ? [] : native.tokenToColumn(tok.system, tok.code) ?? [])) : [];
+  if (!native || def.type !== 'token' || p.chain || p.missing !== undefined) return [];
+  return p.tokens.flatMap((tok) => (tok.code === undefined ? [] : native.tokenToColumn(tok.system, tok.code) ?? []));
+}
+
+/**
+ * A token parameter whose rows written natively (no kept version, hence maybe no index rows)
+ * match by a column: its index rows, or no kept version and the column; negated for :not.
+ */
+function nativeTokenParam(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam, alias: string, scope: RowScope): void {
+  const native = def.native!;
+  const values = nativeValues(p, def);
   const matches = (w: QB): void => {
-    w.whereExists(match);
-    if (native && nativeValues.length) {
-      // a row without a kept version was written natively: its column speaks for it
-      const kept = db('resource_history as kh').select(db.raw('1')).where('kh.resource_type', type).andWhereRaw(`kh.resource_id = ${alias}.id`);
-      w.orWhere((x) => { x.whereNotExists(kept); whereIn(x, quoted(alias, native.column), nativeValues); });
-    }
+    w.whereExists(indexRows(db, type, def, alias).andWhere(indexRowCondition(db, p, def, alias, scope)));
+    const kept = db('resource_history as kh').select(db.raw('1')).where('kh.resource_type', type).andWhereRaw(`kh.resource_id = ${alias}.id`);
+    w.orWhere((x) => { x.whereNotExists(kept); whereIn(x, quoted(alias, native.column), values); });
   };
   if (p.modifier === 'not') q.whereNot(matches); else q.where(matches);
 }
 
+/** Conditions without repeats (the same SQL and values): ANDing a condition with itself changes nothing. */
+function distinct(conditions: Knex.Raw[]): Knex.Raw[] {
+  const seen = new Set<string>();
+  return conditions.filter((c) => {
+    const { sql, bindings } = c.toSQL();
+    const key = JSON.stringify([sql, bindings]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * The positive occurrences of one index parameter, ANDed: each met by some index row of the
+ * resource. The first is an EXISTS, as a single occurrence is, which the optimizer may turn into
+ * a semi-join and start the search from. Every further one is a condition of one derived table
+ * joined on the resource id: the resources with a row meeting any of those conditions, grouped,
+ * HAVING each condition met by some row. The aggregate keeps the optimizer from flattening it, so
+ * its join order search sees two tables however often the parameter repeats: an EXISTS per
+ * occurrence is a semi-join per occurrence, and that search grows combinatorially with them (12
+ * chained repetitions took 20 s to plan on MariaDB 10.11; see docs/limits.md).
+ */
+function indexMatches(db: Knex, q: QB, type: string, def: IndexSearchParam, occurrences: ParsedParam[], alias: string, scope: RowScope, slot: string): void {
+  const [first, ...conditions] = distinct(occurrences.map((p) => indexRowCondition(db, p, def, alias, scope)));
+  q.whereExists(indexRows(db, type, def, alias).andWhere(first!));
+  if (conditions.length === 0) return;
+  const s = `${alias}s`;
+  const matched = db(`${indexTable(def)} as ${s}`).select(`${s}.resource_id as hms_id`)
+    .where(`${s}.resource_type`, type).andWhere(`${s}.param`, def.name).andWhere(anyOf(db, conditions))
+    .groupBy(`${s}.resource_id`)
+    .havingRaw(conditions.map(() => 'MAX(CASE WHEN ? THEN 1 ELSE 0 END) = 1').join(' AND '), conditions);
+  whereWithinDeadline(db, matched);
+  q.join(matched.as(slot), `${slot}.hms_id`, `${alias}.id`);
+}
+
+/**
+ * An occurrence no index row of the resource may meet (:not, :missing=true): a NOT EXISTS of its
+ * own, which MariaDB and SQLite never flatten into the join (each is a lookup per row considered).
+ */
+function indexExclusion(db: Knex, q: QB, type: string, p: ParsedParam, def: IndexSearchParam, alias: string, scope: RowScope): void {
+  q.whereNotExists(indexRows(db, type, def, alias).andWhere(indexRowCondition(db, p, def, alias, scope)));
+}
+
 /**
  * Applies the filters of a search (not paging) to a query over `<table> as <alias>`, narrowed to
- * what `scope` lets the caller see of the type and of every type a chain reaches into.
+ * what `scope` lets the caller see of the type and of every type a chain reaches into. Repeated
+ * parameters over the index tables, and chains through one column, are grouped (indexMatches,
+ * columnChains) so the statement's cost to plan does not grow combinatorially with repetitions.
  */
 export function applyFilters(db: Knex, q: QB, def: ResourceDefinition, req: Pick<SearchRequest, 'params'>, scope: RowScope, alias = 't'): QB {
   if (def.softDelete) q.whereNull(`${alias}.deleted_at`);
   whereOfType(q, def, alias);
   whereWithinDeadline(db, q); // SQLite: a runaway scan stops at HMS_STATEMENT_TIMEOUT
   scope.narrow(db, q, def, alias);
+  const chains = new Map<string, { def: ColumnSearchParam; params: ParsedParam[] }>();
+  const matches = new Map<string, { def: IndexSearchParam; params: ParsedParam[] }>();
+  const group = <D>(into: Map<string, { def: D; params: ParsedParam[] }>, d: D & { name: string }, p: ParsedParam): void => {
+    const g = into.get(d.name) ?? { def: d, params: [] };
+    g.params.push(p);
+    into.set(d.name, g);
+  };
   for (const p of req.params) {
-    if (p.def.source === 'column') columnParam(db, q, p, p.def, alias, scope);
-    else indexParam(db, q, def.type, p, p.def, alias, scope);
+    if (p.def.source === 'column') {
+      if (p.chain) group(chains, p.def, p); else columnParam(db, q, p, p.def, alias);
+    } else if (nativeValues(p, p.def).length) {
+      nativeTokenParam(db, q, def.type, p, p.def, alias, scope);
+    } else if (p.modifier === 'not' || p.missing === true) {
+      indexExclusion(db, q, def.type, p, p.def, alias, scope);
+    } else group(matches, p.def, p);
   }
+  for (const c of chains.values()) columnChains(db, q, c.def, c.params, alias, scope);
+  [...matches.values()].forEach((m, i) => indexMatches(db, q, def.type, m.def, m.params, alias, scope, `${alias}m${i}`));
   return q;
 }
 

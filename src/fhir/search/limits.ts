@@ -16,6 +16,14 @@ export interface SearchLimits {
   maxIncludes: number;
   /** Keys in _sort: each is two ORDER BY terms and, on later pages, a keyset condition per key before it. */
   maxSortKeys: number;
+  /**
+   * Characters (code points) of one value, each comma-separated value of a parameter counted
+   * alone: a value becomes a bound SQL value, often a LIKE pattern (SQLite refuses patterns over
+   * 50,000 bytes), and may be quoted back in a diagnostic.
+   */
+  maxValueLength: number;
+  /** Characters of a parameter name, modifiers and chain included (names are quoted back in diagnostics). */
+  maxNameLength: number;
 }
 
 /** Chained parameters go this many levels deep (a.b); deeper chains are a 400. */
@@ -28,6 +36,8 @@ export const DEFAULT_SEARCH_LIMITS: Readonly<SearchLimits> = Object.freeze({
   maxValues: 1000,
   maxIncludes: 10,
   maxSortKeys: 10,
+  maxValueLength: 2048,
+  maxNameLength: 256,
 });
 
 /** The configuration variables behind the bounds (named in the 400s so an operator can find them). */
@@ -37,6 +47,8 @@ export const LIMIT_VARIABLES: Readonly<Record<keyof SearchLimits, string | undef
   maxValues: 'HMS_SEARCH_MAX_VALUES',
   maxIncludes: 'HMS_SEARCH_MAX_INCLUDES',
   maxSortKeys: undefined,
+  maxValueLength: 'HMS_SEARCH_MAX_VALUE_LENGTH',
+  maxNameLength: undefined,
 });
 
 /** What the server bounds beyond one search's shape, for the CapabilityStatement's documentation. */
@@ -62,7 +74,8 @@ export function limitsDocumentation(l: ServerLimits): string {
     `at most ${s.maxParams} search parameters per search (each occurrence counted), ${s.maxRepeats} occurrences of one parameter,`,
     `${s.maxValues} comma-separated (OR-ed) values per parameter and per search, chains ${MAX_CHAIN_DEPTH} level deep,`,
     `${s.maxIncludes} _include/_revinclude values (one :iterate level, at most ${l.maxIncluded} included resources per page),`,
-    `${s.maxSortKeys} _sort keys, _count at most ${l.maxCount}.`,
+    `${s.maxSortKeys} _sort keys, _count at most ${l.maxCount},`,
+    `${s.maxValueLength} characters per value (each comma-separated value counted alone) and ${s.maxNameLength} per parameter name.`,
     l.statementTimeout > 0
       ? `A database statement that runs longer than ${l.statementTimeout} s is stopped: 503 OperationOutcome (code timeout) with Retry-After.`
       : 'Database statements have no time limit on this server.',
@@ -79,6 +92,8 @@ export interface SearchLimitsConfig {
   HMS_SEARCH_MAX_REPEATS: number;
   HMS_SEARCH_MAX_VALUES: number;
   HMS_SEARCH_MAX_INCLUDES: number;
+  /** Optional: contexts built before the bound existed (tools, tests) get the default. */
+  HMS_SEARCH_MAX_VALUE_LENGTH?: number;
 }
 
 const fromConfig = new WeakMap<SearchLimitsConfig, SearchLimits>();
@@ -93,6 +108,7 @@ export function searchLimitsOf(config: SearchLimitsConfig): SearchLimits {
       maxRepeats: config.HMS_SEARCH_MAX_REPEATS ?? DEFAULT_SEARCH_LIMITS.maxRepeats,
       maxValues: config.HMS_SEARCH_MAX_VALUES ?? DEFAULT_SEARCH_LIMITS.maxValues,
       maxIncludes: config.HMS_SEARCH_MAX_INCLUDES ?? DEFAULT_SEARCH_LIMITS.maxIncludes,
+      maxValueLength: config.HMS_SEARCH_MAX_VALUE_LENGTH ?? DEFAULT_SEARCH_LIMITS.maxValueLength,
     });
     fromConfig.set(config, limits);
   }

@@ -6,6 +6,7 @@ import { badRequest, FhirError } from '../outcome.js';
 import { resourceDefinition, searchParam, type ResourceDefinition, type SearchParamDef } from '../registry.js';
 import { parseDateParam, type DateRange } from './dates.js';
 import { parseNumberParam, type NumberValue } from './numbers.js';
+import { characterCount } from './normalize.js';
 import { DEFAULT_SEARCH_LIMITS, LIMIT_VARIABLES, MAX_CHAIN_DEPTH, type SearchLimits } from './limits.js';
 
 export type Query = Record<string, string | string[] | undefined>;
@@ -230,15 +231,65 @@ function parseIncludes(def: ResourceDefinition, query: Query, key: '_include' | 
 }
 
 /**
- * Refuses a request over its bounds before any of it is parsed: the number of search parameters
- * (every occurrence), the occurrences of one name, the _include/_revinclude values, the _sort keys.
+ * Characters no FHIR string, code, id or uri holds (https://hl7.org/fhir/R4/datatypes.html#string):
+ * C0 controls other than tab, line feed and carriage return, and lone UTF-16 surrogates (which
+ * the database drivers would silently turn into U+FFFD). SQLite's LIKE also stops at a NUL.
+ */
+const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}/u;
+
+/** A 400 for a name or value holding a character no FHIR value holds, naming the code point (never echoing the text). */
+function checkCharacters(text: string, what: string): void {
+  const m = FORBIDDEN_CHARACTER.exec(text);
+  if (!m) return;
+  const code = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+  throw badRequest(`${what} holds the character U+${code}, which no FHIR value holds`);
+}
+
+/** Result parameters whose values the server wrote itself (a cursor may be longer than any client value). */
+const SERVER_WRITTEN = new Set(['_cursor']);
+
+/** The characters of a text when it has more than `max` (undefined otherwise: within the bound). */
+function overLength(text: string, max: number): number | undefined {
+  // a text of at most `max` UTF-16 units has at most `max` characters: only longer ones are counted
+  if (text.length <= max) return undefined;
+  const n = characterCount(text);
+  return n > max ? n : undefined;
+}
+
+/**
+ * Refuses a parameter name over the name bound, a value (each comma-separated value alone) over
+ * HMS_SEARCH_MAX_VALUE_LENGTH, and a name or value holding a character no FHIR value holds. The
+ * refusal names the parameter (a name within its bound), never quotes the value.
+ */
+function checkNameAndValues(key: string, values: string[], limits: SearchLimits): void {
+  const nameLength = overLength(key, limits.maxNameLength);
+  if (nameLength !== undefined) throw tooCostly(`A search parameter name has ${nameLength} characters: at most ${limits.maxNameLength} are allowed`, 'maxNameLength');
+  checkCharacters(key, 'A search parameter name');
+  const bounded = !SERVER_WRITTEN.has(key.split(':', 1)[0]!);
+  for (const raw of values) {
+    if (bounded && raw.length > limits.maxValueLength) {
+      for (const piece of splitValues(raw)) {
+        const n = overLength(piece, limits.maxValueLength);
+        if (n !== undefined) throw tooCostly(`A value of search parameter '${key}' has ${n} characters: at most ${limits.maxValueLength} are allowed in one value`, 'maxValueLength');
+      }
+    }
+    checkCharacters(raw, `A value of search parameter '${key}'`);
+  }
+}
+
+/**
+ * Refuses a request over its bounds before any of it is parsed: the length of every name and
+ * value, the number of search parameters (every occurrence), the occurrences of one name, the
+ * _include/_revinclude values, the _sort keys.
  */
 function checkBounds(query: Query, limits: SearchLimits): void {
   let params = 0;
   let includes = 0;
   const repeats = new Map<string, number>();
   for (const [key, value] of Object.entries(query)) {
-    const n = asList(value).length;
+    const list = asList(value);
+    checkNameAndValues(key, list, limits);
+    const n = list.length;
     const name = key.split(':', 1)[0]!;
     if (name === '_include' || name === '_revinclude') { includes += n; continue; }
     if (RESULT_PARAMS.has(name)) continue;
