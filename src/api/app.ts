@@ -16,7 +16,9 @@ import errorsPlugin, { sendOutcome, toFhirError } from './plugins/errors.js';
 import fhirJsonPlugin from './plugins/fhir-json.js';
 import authenticatePlugin from './plugins/authenticate.js';
 import httpSurfacePlugin from './plugins/http-surface.js';
+import clientErrorsPlugin, { clientErrorHandler, securityHeadersOf } from './plugins/client-errors.js';
 import { DOCS_CSP } from './plugins/security-headers.js';
+import { allowedMethods, trackRoutes } from './route-table.js';
 import healthRoutes from './routes/health.js';
 import authRoutes from './routes/auth.js';
 import tokenRoutes from './routes/token.js';
@@ -43,13 +45,23 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? loggerOptions(opts.config.LOG_LEVEL),
     bodyLimit: opts.config.HMS_BODY_LIMIT,
+    // a whole request within 5 minutes (Node's own default, which Fastify turns off): a client that
+    // trickles its body cannot hold a connection for ever
+    requestTimeout: 300_000,
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
     routerOptions: { ignoreTrailingSlash: true },
     genReqId: () => crypto.randomUUID(),
     // errors raised before routing (bad URL encoding, over-long parameters) answer as OperationOutcomes too
-    frameworkErrors: (err, _request, reply) => { void sendOutcome(reply, toFhirError(err)); },
+    // (before the onRequest hooks, so the security headers are added here)
+    frameworkErrors: (err, _request, reply) => { void sendOutcome(reply.headers(securityHeadersOf(app.server)), toFhirError(err)); },
+    // and so do requests Node's HTTP parser refuses, and HTTP/1.1 requests without Host (plugins/client-errors.ts)
+    clientErrorHandler,
+    http: { requireHostHeader: false },
   });
+
+  // every route's path and methods, for the Allow header of a 405
+  const routes = trackRoutes(app);
 
   await app.register(databasePlugin, { config: opts.config, db: opts.db });
   await app.register(redisPlugin);
@@ -57,6 +69,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(fhirJsonPlugin);
   await app.register(authenticatePlugin);
   await app.register(httpSurfacePlugin);
+  await app.register(clientErrorsPlugin);
   await app.register(swagger, {
     openapi: {
       info: { title: 'HMS FHIR R4 API', version: packageVersion, description: 'FHIR R4 interoperability service. Resource bodies are application/fhir+json.' },
@@ -78,13 +91,16 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(fhirRoutes);
 
   app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0]!;
     const m = FHIR_PATH.exec(request.url);
-    if (m && m[1] !== 'metadata') {
-      if (!resourceDefinition(m[1]!)) return sendOutcome(reply, new FhirError(404, `Resource type '${m[1]}' is not supported by this server`, 'not-supported'));
-      return sendOutcome(reply, new FhirError(405, `${request.method} is not allowed on ${request.url.split('?')[0]}`, 'not-supported'));
+    if (m && m[1] !== 'metadata' && !resourceDefinition(m[1]!)) {
+      return sendOutcome(reply, new FhirError(404, `Resource type '${m[1]}' is not supported by this server`, 'not-supported'));
     }
-    if (request.url.split('?')[0] === '/fhir/metadata') return sendOutcome(reply, new FhirError(405, `${request.method} is not allowed on /fhir/metadata`, 'not-supported'));
-    return sendOutcome(reply, new FhirError(404, `No route ${request.method} ${request.url.split('?')[0]}`, 'not-found'));
+    const allow = allowedMethods(routes, path);
+    if ((m && m[1] !== 'metadata') || allow) {
+      return sendOutcome(reply, new FhirError(405, `${request.method} is not allowed on ${path}`, 'not-supported', allow ? { Allow: allow } : {}));
+    }
+    return sendOutcome(reply, new FhirError(404, `No route ${request.method} ${path}`, 'not-found'));
   });
 
   warmValidators(allResourceDefinitions().map((d) => d.type));

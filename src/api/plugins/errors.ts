@@ -7,8 +7,9 @@ import { auditRequest } from './authenticate.js';
 import { unaudited } from './rate-limit.js';
 
 const CODE_BY_STATUS: Record<number, IssueCode> = {
-  400: 'invalid', 401: 'login', 403: 'forbidden', 404: 'not-found', 405: 'not-supported', 406: 'not-supported',
-  409: 'conflict', 410: 'deleted', 412: 'conflict', 413: 'too-costly', 415: 'not-supported', 422: 'processing', 429: 'throttled',
+  400: 'invalid', 401: 'login', 403: 'forbidden', 404: 'not-found', 405: 'not-supported', 406: 'not-supported', 408: 'timeout',
+  409: 'conflict', 410: 'deleted', 412: 'conflict', 413: 'too-costly', 414: 'too-long', 415: 'not-supported', 417: 'not-supported',
+  422: 'processing', 429: 'throttled', 431: 'too-long',
 };
 
 const MESSAGE_BY_CODE: Record<string, string> = {

@@ -1,5 +1,7 @@
 /** Per-request FHIR context: base URL, Prefer handling, and the audit sink bound to the caller. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Config } from '../../config.js';
 import type { FhirContext } from '../../fhir/interactions.js';
 import type { Query } from '../../fhir/search/params.js';
 import type { Resource } from '../../fhir/types.js';
@@ -21,9 +23,43 @@ export function preferences(request: FastifyRequest): Record<string, string> {
   return out;
 }
 
-/** Public base URL of the FHIR endpoint for this request. */
+/** A DNS name or IPv4 address: labels of letters, digits, '-' and '_' (docker service names), 63 at most each. */
+const HOST_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** A name whose last label is a number, which URL parsers read as an IPv4 address. */
+const NUMERIC_LAST_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)\.?$/i;
+
+/**
+ * Whether a Host header is a syntactically valid host[:port] (RFC 9110 section 7.2): a DNS name,
+ * an IPv4 address or a bracketed IPv6 address, and a port of 1 to 65535. No userinfo, path, space
+ * or anything else a URL built from it could not carry.
+ */
+export function validHostHeader(host: string | undefined): host is string {
+  if (!host || host.length > 261) return false;
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(host);
+  if (!m) return false;
+  const [, name, port] = m;
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return false;
+  if (name!.startsWith('[')) return isIPv6(name!.slice(1, -1));
+  if (name!.length > 253 || !HOST_NAME.test(name!)) return false;
+  if (NUMERIC_LAST_LABEL.test(name!) && !isIPv4(name!)) return false;
+  return URL.canParse(`http://${host}/`);
+}
+
+/** The FHIR base on the server's own address as configured (HOST, PORT), for requests whose Host cannot be used. */
+export function ownBaseUrl(config: Config): string {
+  return `http://${isIPv6(config.HOST) ? `[${config.HOST}]` : config.HOST}:${config.PORT}/fhir`;
+}
+
+/**
+ * Public base URL of the FHIR endpoint for this request: HMS_BASE_URL when set; else the request's
+ * scheme and Host when the Host is a valid host[:port]; else the configured address. Links,
+ * Location headers and fullUrls are built on it, so a hostile Host never makes an invalid URL.
+ */
 export function baseUrl(request: FastifyRequest): string {
-  return request.server.config.HMS_BASE_URL ?? `${request.protocol}://${request.host}/fhir`;
+  const config = request.server.config;
+  if (config.HMS_BASE_URL) return config.HMS_BASE_URL;
+  const host = request.headers.host;
+  return validHostHeader(host) ? `${request.protocol}://${host}/fhir` : ownBaseUrl(config);
 }
 
 const accessOf = new WeakMap<FastifyRequest, Access>();

@@ -27,6 +27,7 @@ function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
     app.post(`/fhir/${type}/_search`, { schema: { tags, summary: `Search ${type} (form-encoded parameters)` } }, async (request, reply) => {
       requireFormBody(request);
       const body = (request.body ?? {}) as Query;
+      if (body._format !== undefined) negotiate(request, body._format);
       const query = { ...(request.query as Query), ...body };
       const bundle = await searchResources(fhirContext(request), type, query, selfUrl(request, type, query));
       return reply.type(FHIR_JSON).send(bundle);
