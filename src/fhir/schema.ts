@@ -8,11 +8,14 @@
  * - xhtml (Narrative.div) has no type at all, base64Binary no pattern;
  * - Reference.reference is any string;
  * - contained resources (ResourceList) are a oneOf over all 146 types, which costs seconds to
- *   compile into every type.
+ *   compile into every type;
+ * - a choice element ([x]) is one property per type, any number of which may be given, and the
+ *   required primitives of datatypes (Extension.url ...) are not required.
  * Here each of those is put right once, when the schema is loaded: objects are objects, the
  * integer types are JSON integers in their ranges, decimals are finite, a div keeps the narrative
- * rules (narrative.ts), a reference has a valid shape (references.ts), and a contained resource
- * (or a Bundle entry's) is checked against the schema of its own type, compiled on first use.
+ * rules (narrative.ts), a reference has a valid shape (references.ts), a contained resource (or a
+ * Bundle entry's) is checked against the schema of its own type, compiled on first use, one
+ * choice of each [x] element is allowed, and datatypes' required primitives (and ext-1) are checked.
  */
 import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
 import { readR4Schema, isR4ResourceType } from './r4-schema.js';

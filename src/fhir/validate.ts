@@ -54,7 +54,7 @@ export const REQUIRED_PRIMITIVES: Record<string, string[]> = {
 };
 
 /** Issues for the required primitives a resource leaves out (one per missing occurrence). */
-export function missingPrimitives(type: string, resource: Record<string, unknown>): Issue[] {
+export function missingPrimitives(type: string, resource: Record<string, unknown>, at = type): Issue[] {
   const issues: Issue[] = [];
   const walk = (o: Record<string, unknown>, parts: string[], at: string): void => {
     const [head, ...rest] = parts;
@@ -71,7 +71,7 @@ export function missingPrimitives(type: string, resource: Record<string, unknown
       if (typeof item === 'object' && item !== null) walk(item as Record<string, unknown>, rest, Array.isArray(v) ? `${at}.${head!}[${i}]` : `${at}.${head!}`);
     });
   };
-  for (const path of REQUIRED_PRIMITIVES[type] ?? []) walk(resource, path.split('.'), type);
+  for (const path of REQUIRED_PRIMITIVES[type] ?? []) walk(resource, path.split('.'), at);
   return issues;
 }
 
@@ -98,6 +98,7 @@ function scopeIssues(resource: Record<string, unknown>, at: string): Issue[] {
     const meta = (c.meta ?? {}) as Record<string, unknown>;
     if (meta.versionId !== undefined || meta.lastUpdated !== undefined) problem(`${path}.meta`, `dom-4: ${path} has meta.versionId or meta.lastUpdated`);
     if (meta.security !== undefined) problem(`${path}.meta.security`, `dom-5: ${path} has security labels`);
+    issues.push(...missingPrimitives(String(c.resourceType), c, path));
   });
   const refs = findReferences(resource, at);
   const referred = new Set<string>();
@@ -113,7 +114,7 @@ function scopeIssues(resource: Record<string, unknown>, at: string): Issue[] {
   contained.forEach((c, i) => {
     if (typeof c.id === 'string' && !referred.has(c.id)) problem(`${at}.contained[${i}]`, `dom-3: ${at}.contained[${i}] (#${c.id}) is referred to from nowhere in the resource`);
   });
-  for (const n of refs.nested) issues.push(...scopeIssues(n.resource, n.path));
+  for (const n of refs.nested) issues.push(...missingPrimitives(String(n.resource.resourceType), n.resource, n.path), ...scopeIssues(n.resource, n.path));
   return issues;
 }
 

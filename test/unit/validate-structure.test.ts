@@ -122,6 +122,7 @@ t.test('contained resources are validated as resources of their own type, with t
     ['a versionId (dom-4)', patient({ ...gp, contained: [{ resourceType: 'Practitioner', id: 'p1', meta: { versionId: '1' } }] }), 'Patient.contained[0].meta'],
     ['security labels (dom-5)', patient({ ...gp, contained: [{ resourceType: 'Practitioner', id: 'p1', meta: { security: [{ code: 'R' }] } }] }), 'Patient.contained[0].meta.security'],
     ['referred to from nowhere (dom-3)', patient({ contained: [{ resourceType: 'Practitioner', id: 'p1' }] }), 'Patient.contained[0]'],
+    ['a contained resource without its required status', { resourceType: 'DiagnosticReport', status: 'final', code: { text: 'x' }, result: [{ reference: '#o' }], contained: [{ resourceType: 'Observation', id: 'o', code: { text: 'y' } }] }, 'DiagnosticReport.contained[0].status'],
     ['a fragment naming no contained resource (ref-1)', patient({ generalPractitioner: [{ reference: '#nobody' }] }), 'Patient.generalPractitioner[0].reference'],
   ];
   for (const [name, resource, expression] of cases) {
