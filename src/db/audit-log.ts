@@ -18,6 +18,7 @@ import { dialectOf } from './dialect.js';
 import { inTransaction } from './transactions.js';
 import { insertRows, nowSeconds } from './resource-repository.js';
 import { securityLogHash } from './audit-hash.js';
+import { wellFormed } from '../characters.js';
 
 /** One event to record: who acted, on what, from where, with what outcome. */
 export interface SecurityLogEntry {
@@ -57,9 +58,7 @@ interface Pending { rows: Row[]; resolve: () => void; reject: (e: unknown) => vo
 const MAX_BATCH = 500;
 
 // A lone UTF-16 surrogate cannot be stored as utf8mb4 (the driver writes U+FFFD instead), which
-// would make the stored row differ from the hashed one: replace it before hashing.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const wellFormed = (s: string): string => s.replace(LONE_SURROGATE, '\uFFFD');
+// would make the stored row differ from the hashed one: wellFormed replaces it before hashing.
 
 /** A string cut to a VARCHAR(n): n characters (code points, as MySQL counts them, not UTF-16 units). */
 function cut(s: string | null | undefined, n: number): string | null {

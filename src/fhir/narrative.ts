@@ -7,6 +7,8 @@
  * by EHR viewers, so this is also what keeps script out of them.
  */
 
+import { forbiddenCharacter } from '../characters.js';
+
 const XHTML_NS = 'http://www.w3.org/1999/xhtml';
 
 /** Elements of HTML 4.0 chapters 7-11 and 15 (less 9.4), plus a and img, as the FHIR validators list them. */
@@ -89,14 +91,13 @@ export function narrativeProblem(div: string): string | undefined {
   return undefined;
 }
 
-/** A problem in character data: a bare & or > that is no entity, or a character XML forbids. */
+/** A problem in character data: a bare & that is no entity, or a character XML cannot carry. */
 function textProblem(chunk: string): string | undefined {
   for (let j = chunk.indexOf('&'); j >= 0; j = chunk.indexOf('&', j + 1)) {
     ENTITY.lastIndex = j;
     if (!ENTITY.test(chunk)) return 'a bare & (write &amp;)';
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/.test(chunk)) return 'a control character';
+  if (forbiddenCharacter(chunk) !== undefined || /[\uFFFE\uFFFF]/.test(chunk)) return 'a character XML cannot carry';
   return undefined;
 }
 

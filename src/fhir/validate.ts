@@ -7,6 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { FhirError, type Issue } from './outcome.js';
 import { BEYOND_RANGE, hasPrimitive, resourceValidator } from './schema.js';
 import { findReferences, referenceShape } from './references.js';
+import { codePointName, forbiddenCharacter, isSurrogate } from '../characters.js';
 
 /** FHIRPath-like location of an Ajv error: /name/0/given -> Patient.name[0].given */
 function expressionOf(type: string, e: ErrorObject): string {
@@ -118,9 +119,6 @@ function scopeIssues(resource: Record<string, unknown>, at: string): Issue[] {
   return issues;
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** R4 strings are at most 1 MB (https://hl7.org/fhir/R4/datatypes.html#string). */
 const MAX_STRING = 1024 * 1024;
 
@@ -128,9 +126,9 @@ const MAX_STRING = 1024 * 1024;
 function stringProblem(v: string): string | undefined {
   if (v === '') return 'is empty (leave the element out instead)';
   if (v.length > MAX_STRING) return `holds ${v.length} characters: FHIR strings hold at most ${MAX_STRING}`;
-  if (CONTROL.test(v)) return 'holds a control character (only tab, CR and LF are allowed)';
-  if (LONE_SURROGATE.test(v)) return 'holds a lone UTF-16 surrogate (not Unicode text)';
-  return undefined;
+  const code = forbiddenCharacter(v);
+  if (code === undefined) return undefined;
+  return isSurrogate(code) ? `holds a lone UTF-16 surrogate (${codePointName(code)}: not Unicode text)` : `holds the control character ${codePointName(code)} (only tab, CR and LF are allowed)`;
 }
 
 /**

@@ -7,6 +7,7 @@ import { resourceDefinition, searchParam, type ResourceDefinition, type SearchPa
 import { parseDateParam, type DateRange } from './dates.js';
 import { parseNumberParam, type NumberValue } from './numbers.js';
 import { characterCount } from './normalize.js';
+import { codePointName, forbiddenCharacter } from '../../characters.js';
 import { DEFAULT_SEARCH_LIMITS, LIMIT_VARIABLES, MAX_CHAIN_DEPTH, type SearchLimits } from './limits.js';
 
 export type Query = Record<string, string | string[] | undefined>;
@@ -230,19 +231,10 @@ function parseIncludes(def: ResourceDefinition, query: Query, key: '_include' | 
   return out;
 }
 
-/**
- * Characters no FHIR string, code, id or uri holds (https://hl7.org/fhir/R4/datatypes.html#string):
- * C0 controls other than tab, line feed and carriage return, and lone UTF-16 surrogates (which
- * the database drivers would silently turn into U+FFFD). SQLite's LIKE also stops at a NUL.
- */
-const FORBIDDEN_CHARACTER = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}/u;
-
-/** A 400 for a name or value holding a character no FHIR value holds, naming the code point (never echoing the text). */
+/** A 400 for a name or value holding a character no FHIR value holds (src/characters.ts), naming the code point (never echoing the text). */
 function checkCharacters(text: string, what: string): void {
-  const m = FORBIDDEN_CHARACTER.exec(text);
-  if (!m) return;
-  const code = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
-  throw badRequest(`${what} holds the character U+${code}, which no FHIR value holds`);
+  const code = forbiddenCharacter(text);
+  if (code !== undefined) throw badRequest(`${what} holds the character ${codePointName(code)}, which no FHIR value holds`);
 }
 
 /** Result parameters whose values the server wrote itself (a cursor may be longer than any client value). */
