@@ -10,7 +10,7 @@ import { FhirError, badRequest, conflict, gone, notFound, preconditionFailed, un
 import { allResourceDefinitions, resourceDefinition, type ReferenceCheck, type ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
 import { validateResource } from './validate.js';
-import { findReferences, normalizeReferences, referenceShape } from './references.js';
+import { normalizeReferences, referenceShape, type FoundReference } from './references.js';
 import { indexEntries } from './search/index-entries.js';
 import {
   deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds,
@@ -85,10 +85,10 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
   return checked;
 }
 
-/** Every relative reference of a resource and its contained ones to a type HMS stores, with its element's path. */
-function storedReferences(resource: Resource): { path: string; type: string; id: string }[] {
+/** The relative references among a resource's references (normalizeReferences) to a type HMS stores. */
+function storedReferences(found: FoundReference[]): { path: string; type: string; id: string }[] {
   const out: { path: string; type: string; id: string }[] = [];
-  for (const { path, holder } of findReferences(resource as unknown as Record<string, unknown>)) {
+  for (const { path, holder } of found) {
     const shape = referenceShape(holder.reference);
     if (typeof shape !== 'string' && shape.kind === 'relative' && resourceDefinition(shape.type)) out.push({ path, type: shape.type, id: shape.id });
   }
@@ -100,9 +100,9 @@ function storedReferences(resource: Resource): { path: string; type: string; id:
  * wherever in the resource it stands (a performer, a link, a care team participant, a contained
  * resource) and whatever its form (versioned, or absolute to this server): the same answer for both.
  */
-async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, incoming: Resource, checked: Set<string>): Promise<void> {
+async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, found: FoundReference[], checked: Set<string>): Promise<void> {
   // the column references (the subject ...) were checked already, under the same rule
-  const refs = storedReferences(incoming).filter((r) => !checked.has(`${r.type}/${r.id}`));
+  const refs = storedReferences(found).filter((r) => !checked.has(`${r.type}/${r.id}`));
   for (const type of new Set(refs.map((r) => r.type))) {
     const ofType = refs.filter((r) => r.type === type);
     const found = await visibleIds(ctx, trx, type, [...new Set(ofType.map((r) => r.id))]);
@@ -118,12 +118,12 @@ async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, in
 async function prepare(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, rule: Rule, interaction: 'create' | 'update', body: unknown, id: string, now: string, current?: StoredResource) {
   validateResource(def.type, body);
   const incoming = structuredClone(body) as Resource;
-  normalizeReferences(incoming as unknown as Record<string, unknown>, ctx.baseUrl);
+  const references = normalizeReferences(incoming as unknown as Record<string, unknown>, ctx.baseUrl);
   def.check?.(incoming);
   checkSubset(ctx, def, rule, interaction, incoming);
   incoming.id = id;
   const columns = def.toRow(incoming, { id, userId: ctx.userId, now });
-  await checkStoredReferences(ctx, trx, incoming, await checkReferences(ctx, trx, def, columns, current));
+  await checkStoredReferences(ctx, trx, references, await checkReferences(ctx, trx, def, columns, current));
   await def.checkStored?.(incoming, {
     trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => visibleIds(ctx, trx, type, ids),
   });

