@@ -8,11 +8,11 @@ import { mysqlAfterCreate, sqliteDeadline, type SqliteConnection } from './state
 export type Db = Knex;
 export { dialectOf, type Dialect } from './dialect.js';
 
-/** Run on every new MySQL connection: UTC, and strict mode so bad values fail instead of being cut. */
 /**
- * Every MySQL session: UTC, strict tables, and never NO_BACKSLASH_ESCAPES: mysql2 escapes the values
- * it binds with backslashes, which that mode would turn into literal characters (a quote in a value
- * would then end the string: SQL injection). The server's other modes are kept.
+ * Run on every new MySQL connection: UTC, strict mode so bad values fail instead of being cut, and
+ * never NO_BACKSLASH_ESCAPES: mysql2 escapes the values it binds with backslashes, which that mode
+ * would turn into literal characters (a quote in a value would then end the string: SQL
+ * injection). The server's other modes are kept.
  */
 export const MYSQL_SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = CONCAT(TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ',')), ',STRICT_ALL_TABLES')";
 
