@@ -33,6 +33,10 @@ import * as m0119 from './0119_patient_assignments.js';
 import * as m0120 from './0120_patient_assignment_triggers.js';
 import * as m0121 from './0121_observation_source_triggers.js';
 import * as m0122 from './0122_patient_assignment_windows.js';
+import * as m0123 from './0123_job_outbox.js';
+import * as m0124 from './0124_ingest_messages.js';
+import * as m0125 from './0125_audit_archives.js';
+import * as m0126 from './0126_billing_overdue_index.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -71,4 +75,8 @@ export const migrations: Record<string, Knex.Migration> = {
   '0120_patient_assignment_triggers': m0120,
   '0121_observation_source_triggers': m0121,
   '0122_patient_assignment_windows': m0122,
+  '0123_job_outbox': m0123,
+  '0124_ingest_messages': m0124,
+  '0125_audit_archives': m0125,
+  '0126_billing_overdue_index': m0126,
 };

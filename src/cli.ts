@@ -1,5 +1,6 @@
 /**
- * The `hms` command: start (embedded all-in-one), serve, migrate, create-admin, create-user, seed, audit verify, policy.
+ * The `hms` command: start (embedded all-in-one), serve, worker, jobs, migrate, create-admin, create-user, seed,
+ * audit (verify, export, archives), policy.
  * Entry file only: it parses arguments and starts things.
  */
 import { parseArgs } from 'node:util';
@@ -7,17 +8,22 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb, migrateLatest } from './db/knex.js';
 import { startServer } from './api/server.js';
 import { startLocalRunner } from './workers/local-runner.js';
+import { JOBS_USAGE, jobsCommand, workerCommand } from './jobs-commands.js';
+import { AuditLog } from './db/audit-log.js';
+import { startMllp, workerLogger } from './workers/worker.js';
 import { createAdmin } from './auth/admin.js';
 import { createUser, toolActor } from './auth/accounts.js';
 import { FhirError } from './fhir/outcome.js';
 import { seedDatabase } from './db/seed/seed-all.js';
-import { parseAnchor, verifyAuditChain } from './db/audit-chain.js';
+import { AUDIT_USAGE, auditCommand } from './audit-commands.js';
 
 const USAGE = `Usage: hms <command> [options]
 
 Commands:
   start                       embedded all-in-one: migrate, serve the API and run jobs in-process
-  serve                       serve the API (run 'hms migrate' first; stateless, run as many as you like)
+  serve                       serve the API (run 'hms migrate' first; stateless, run as many as you
+                              like; never processes jobs: run 'hms worker' beside it)
+${JOBS_USAGE}
   migrate                     apply pending database migrations
   create-admin --email E --password P [--name N]
                               create an admin user (works while the server runs)
@@ -27,10 +33,7 @@ Commands:
                               or nurse is also a FHIR Practitioner (works while the server runs)
   seed --patients N           add N synthetic patients with their records (visits, vitals, labs,
                               conditions, prescriptions, invoices, coverage, appointments)
-  audit verify [--anchor SEQ:HASH]
-                              walk the security log's hash chain (works while the server runs):
-                              exit 0 when intact, 1 with the first broken row; --anchor also
-                              checks a head printed by an earlier verify
+${AUDIT_USAGE}
   policy                      print the access policy (role x resource type x interaction) as
                               the Markdown table docs/security.md carries
 
@@ -93,9 +96,14 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'start': {
       await migrate(config);
-      const runner = startLocalRunner();
-      const app = await startServer(config);
-      onSignals(async () => { await app.close(); await runner.close(); });
+      // all-in-one: the same processors and schedules as `hms worker`, run in this process
+      const db = createDb(config);
+      const log = workerLogger(config);
+      const auditLog = new AuditLog(db);
+      const runner = startLocalRunner({ db, config, log, auditLog, now: () => new Date() });
+      const app = await startServer(config, { db, jobs: runner });
+      const mllp = config.HMS_MLLP_PORT !== undefined ? await startMllp({ db, config, log, auditLog, queues: runner, port: config.HMS_MLLP_PORT }) : undefined;
+      onSignals(async () => { await mllp?.close(); await app.close(); await runner.close(); await auditLog.settle(); await db.destroy(); });
       const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
       process.stdout.write([
         '',
@@ -103,12 +111,19 @@ async function main(argv: string[]): Promise<void> {
         `  FHIR base:  ${base}/fhir   (CapabilityStatement: ${base}/fhir/metadata)`,
         `  API docs:   ${base}/docs`,
         `  Health:     ${base}/health`,
+        `  Lab results: POST ${base}/ingest/lab-results${mllp ? `; MLLP on ${config.HMS_MLLP_HOST}:${mllp.port}` : ''}`,
         'Create an admin in another terminal:',
         '  npx hms create-admin --email admin@example.org --password "choose-a-long-one"',
         '',
       ].join('\n'));
       return;
     }
+    case 'worker':
+      await workerCommand(config, rest);
+      return;
+    case 'jobs':
+      process.exitCode = await jobsCommand(config, rest);
+      return;
     case 'create-admin': {
       const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' } } });
       if (!values.email || !values.password) fail('create-admin needs --email and --password');
@@ -174,28 +189,9 @@ async function main(argv: string[]): Promise<void> {
       }
       return;
     }
-    case 'audit': {
-      const [sub, ...args] = rest;
-      if (sub !== 'verify') fail(`audit needs the subcommand verify (hms audit verify [--anchor SEQ:HASH])`);
-      const { values } = parseArgs({ args, options: { anchor: { type: 'string' } } });
-      const anchor = values.anchor === undefined ? undefined : parseAnchor(values.anchor);
-      if (values.anchor !== undefined && !anchor) fail('audit verify --anchor needs SEQ:HASH (a head printed by an earlier verify)');
-      const db = createDb(config);
-      try {
-        if (!(await db.schema.hasTable('audit_chain'))) fail("the security log has no hash chain yet: run 'hms migrate' first");
-        const result = await verifyAuditChain(db, { anchor });
-        if (result.intact) {
-          process.stdout.write(`Audit chain intact: ${result.rows} rows verified (head seq ${result.head!.seq}, hash ${result.head!.hash})\n`);
-        } else {
-          const b = result.break!;
-          process.stdout.write(`Audit chain broken at ${b.id ? `row ${b.id}` : 'the head'}${b.seq !== undefined ? ` (seq ${b.seq})` : ''}: ${b.reason}\n  ${b.message}\n  ${result.rows} rows verified before it\n`);
-          process.exitCode = 1;
-        }
-      } finally {
-        await db.destroy();
-      }
+    case 'audit':
+      process.exitCode = await auditCommand(config, rest);
       return;
-    }
     case undefined:
     case 'help':
     case '--help':

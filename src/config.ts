@@ -35,6 +35,24 @@ export interface Config {
   HMS_CORS_ORIGINS?: string;
   HMS_CLIENT_TOKEN_TTL: number;
   HMS_JWKS_URL_ALLOWLIST?: string;
+  HMS_QUEUE_PREFIX: string;
+  HMS_WORKER_CONCURRENCY: number;
+  HMS_JOB_ATTEMPTS: number;
+  HMS_JOB_LOCK_SECONDS: number;
+  HMS_OUTBOX_SWEEP_SECONDS: number;
+  HMS_OUTBOX_STALE_SECONDS: number;
+  HMS_OVERDUE_SCHEDULE: string;
+  HMS_OVERDUE_GRACE_DAYS: number;
+  HMS_OVERDUE_BATCH: number;
+  HMS_SESSION_EXPIRY_SCHEDULE: string;
+  HMS_SESSION_RETENTION_DAYS: number;
+  HMS_AUDIT_ARCHIVE_SCHEDULE: string;
+  HMS_AUDIT_RETENTION_DAYS: number;
+  HMS_AUDIT_ARCHIVE_DIR?: string;
+  HMS_MLLP_PORT?: number;
+  HMS_MLLP_HOST: string;
+  HMS_MLLP_CLIENT?: string;
+  HMS_LAB_FACILITIES?: string;
 }
 
 /** Thrown when an environment variable does not satisfy the config schema. */
@@ -69,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const config = input as unknown as Config;
   config.HMS_DATA_DIR = resolve(config.HMS_DATA_DIR);
+  config.HMS_AUDIT_ARCHIVE_DIR = resolve(config.HMS_AUDIT_ARCHIVE_DIR ?? resolve(config.HMS_DATA_DIR, 'audit-archive'));
   if (config.HMS_BASE_URL) config.HMS_BASE_URL = config.HMS_BASE_URL.replace(/\/+$/, '');
   return config;
 }

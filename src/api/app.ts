@@ -29,6 +29,10 @@ import metadataRoutes from './routes/metadata.js';
 import fhirRoutes from './routes/fhir.js';
 import adminBreakGlassRoutes from './routes/admin-break-glass.js';
 import { loggerOptions } from '../logger.js';
+import type { JobQueues } from '../workers/jobs.js';
+import jobsPlugin from './plugins/jobs.js';
+import ingestRoutes from './routes/ingest.js';
+import queueBoardRoutes from './routes/queue-board.js';
 
 export interface BuildOptions {
   config: Config;
@@ -36,6 +40,8 @@ export interface BuildOptions {
   db?: Knex;
   /** Fastify logger setting; defaults to pino at config.LOG_LEVEL with redaction. */
   logger?: FastifyServerOptions['logger'];
+  /** The job transport (the embedded mode's in-process runner); default: BullMQ when REDIS_URL is set. */
+  jobs?: JobQueues;
 }
 
 const FHIR_PATH = /^\/fhir\/([A-Za-z]+)(?:\/[^/?]+(?:\/_history(?:\/[^/?]+)?)?|\/_search)?\/?(?:\?.*)?$/;
@@ -65,6 +71,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   await app.register(databasePlugin, { config: opts.config, db: opts.db });
   await app.register(redisPlugin);
+  await app.register(jobsPlugin, { jobs: opts.jobs });
   await app.register(errorsPlugin);
   await app.register(fhirJsonPlugin);
   await app.register(authenticatePlugin);
@@ -89,6 +96,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(adminBreakGlassRoutes);
   await app.register(metadataRoutes);
   await app.register(fhirRoutes);
+  await app.register(ingestRoutes);
+  await app.register(queueBoardRoutes);
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0]!;

@@ -10,7 +10,9 @@
  * Entries given a transaction (data changes) are appended inside it and commit or roll back with
  * the change; the head update rolls back too, so a rollback leaves no gap.
  *
- * The application only ever inserts here: no code updates or deletes a security_logs row.
+ * The application only ever inserts here: no code updates a security_logs row, and the one code
+ * that deletes any is the archiver (src/db/audit-archive.ts), which removes only rows whose
+ * verified copy is already on disk and named by a manifest row in the same transaction.
  */
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';

@@ -146,10 +146,49 @@ t.test('hms start migrates, serves, creates an admin alongside, serves FHIR over
   const unauth = await fetch(`${base}/fhir/Patient/${createdPatient.id}`);
   t.equal(unauth.status, 401, 'and not without the token');
 
+  // lab results: processed by the jobs `hms start` runs in-process
+  const mrn = `E2E-${randomUUID().slice(0, 8)}`;
+  const labPatient = await fetch(`${base}/fhir/Patient`, {
+    method: 'POST', headers: { ...auth, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Patient', identifier: [{ system: 'urn:e2e:mrn', value: mrn }], name: [{ family, given: ['Lab'] }], gender: 'female', birthDate: '1962-03-20' }),
+  });
+  t.equal(labPatient.status, 201);
+  const message = ['MSH|^~\\&|E2E LAB|E2E|HMS|HOSP|20261130090000||ORU^R01|E2E-1|P|2.5.1', `PID|1||${mrn}^^^HOSP^MR||${family}^Lab||19620320|F`,
+    'OBR|1|P1|F1|2345-7^Glucose^LN|||20261130080000', 'OBX|1|NM|2345-7^Glucose^LN||182|mg/dL^mg/dL^UCUM|70-105|H|||F|||20261130080000'].join('\r');
+  const pushed = await fetch(`${base}/ingest/lab-results`, { method: 'POST', headers: { ...auth, 'content-type': 'x-application/hl7-v2+er7' }, body: message });
+  t.equal(pushed.status, 202, 'a lab message is accepted');
+  const statusUrl = `${base}${pushed.headers.get('location')}`;
+  let labStatus: { status?: string; result?: { Observation?: string[] }; outcome?: unknown } = {};
+  await within((async () => {
+    while (labStatus.status !== 'done' && labStatus.status !== 'failed') {
+      await new Promise((r) => setTimeout(r, 100));
+      labStatus = (await (await fetch(statusUrl, { headers: auth })).json()) as typeof labStatus;
+    }
+  })(), 20_000, 'the lab message being processed in-process');
+  t.equal(labStatus.status, 'done', JSON.stringify(labStatus.outcome));
+  t.equal(labStatus.result?.Observation?.length, 1, 'its result written');
+
   server.child.kill('SIGTERM');
   const stopped = await within(server.exited, 10_000, 'the server stopping after SIGTERM');
   t.equal(stopped.code, 0, 'SIGTERM stops the server with exit code 0');
   await t.rejects(fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) }), 'nothing listens any more');
+});
+
+t.test('hms jobs run and hms jobs status work beside the database', async (t) => {
+  const env = childEnv({ HMS_DATA_DIR: tempDir(t) });
+  const migrate = hms(t, ['migrate'], env);
+  t.equal((await within(migrate.exited, 60_000, 'migrate')).code, 0);
+  const run = hms(t, ['jobs', 'run', 'session-expiry'], env);
+  const ran = await within(run.exited, 60_000, 'jobs run exiting');
+  t.equal(ran.code, 0, run.stderr());
+  t.match(JSON.parse(run.stdout()), { queue: 'session-expiry', result: {} }, 'prints the run as JSON');
+  const bad = hms(t, ['jobs', 'run', 'no-such-queue'], env);
+  t.equal((await within(bad.exited, 30_000, 'jobs run exiting')).code, 1);
+  t.match(bad.stderr(), /queue name/);
+  const status = hms(t, ['jobs', 'status'], env);
+  t.equal((await within(status.exited, 60_000, 'jobs status exiting')).code, 0, status.stderr());
+  for (const q of ['lab-ingest', 'overdue-billing', 'session-expiry', 'audit-archive', 'outbox-sweep', 'bulk-export']) t.match(status.stdout(), new RegExp(`^${q}$`, 'm'));
+  t.match(status.stdout(), /session-expiry\n[^\n]*\n[^\n]*\n  last run: completed/, 'the last run of session-expiry');
 });
 
 t.test('hms create-user next to a running server: a doctor is Practitioner version 1 and logs in, a patient account links its record once', async (t) => {
