@@ -37,20 +37,10 @@ export interface StoredMessage {
   finishedAt?: string;
 }
 
-export interface NewMessage {
-  id: string;
-  source: string;
-  controlId: string;
-  clientId?: string;
-  userId?: string;
-  scope?: string;
-  format: MessageFormat;
-  contentType: string;
-  sendingApplication?: string;
-  sendingFacility?: string;
-  channel: 'http' | 'mllp';
+/** What intake stores: the message as received, before any processing. */
+export type NewMessage = Pick<StoredMessage, 'id' | 'source' | 'controlId' | 'clientId' | 'userId' | 'scope' | 'format' | 'contentType' | 'sendingApplication' | 'sendingFacility' | 'channel'> & {
   body: string;
-}
+};
 
 const json = <T>(v: unknown): T | undefined => (v === null || v === undefined ? undefined : (typeof v === 'string' ? JSON.parse(v) : v) as T);
 const opt = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));

@@ -6,7 +6,7 @@ import type { Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Knex } from 'knex';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -57,4 +57,23 @@ export async function testApp(t: Test, overrides: Partial<Config> = {}): Promise
     return app.inject({ ...rest, headers });
   };
   return { app, db, config, token, userId, fhir };
+}
+
+/**
+ * MySQL: a new empty database for one test (dropped at teardown), for tests that need a security
+ * log or tables of their own; SQLite: undefined (each test config has its own file).
+ */
+export async function privateDatabase(t: Test, prefix: string): Promise<string | undefined> {
+  const shared = process.env.DATABASE_URL;
+  if (!shared) return undefined;
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = createDb({ DATABASE_URL: shared, HMS_DATA_DIR: '', HMS_DB_POOL_MAX: 1 });
+  await admin.raw(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  t.teardown(async () => {
+    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.destroy();
+  });
+  const url = new URL(shared);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

@@ -14,7 +14,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,33 +32,18 @@ import { PermanentJobError, type JobDeps } from '../../src/workers/jobs.js';
 import { buildApp } from '../../src/api/app.js';
 import { createAdmin } from '../../src/auth/admin.js';
 import { startSession } from '../../src/auth/sessions.js';
-import { testConfig, testDb } from '../helpers/app.js';
+import { privateDatabase, testConfig, testDb } from '../helpers/app.js';
 import type { Config } from '../../src/config.js';
 
 type Row = Record<string, unknown>;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHARED_URL = process.env.DATABASE_URL;
 const DAY = 86_400_000;
 const BASE = Date.UTC(2024, 0, 1);
 /** 'YYYY-MM-DD HH:MM:SS' of a day of 2024 (0: Jan 1) plus seconds. */
 const at = (day: number, sec = 0): string => dateToSqlTimestamp(new Date(BASE + day * DAY + sec * 1000));
 const dayStart = (day: number): Date => new Date(BASE + day * DAY);
 
-/** MySQL: a new empty database for this file (dropped at teardown); SQLite: undefined (each test config has its own file). */
-async function privateDatabase(t: Test): Promise<string | undefined> {
-  if (!SHARED_URL) return undefined;
-  const name = `hms_archive_${randomBytes(6).toString('hex')}`;
-  const admin = createDb({ DATABASE_URL: SHARED_URL, HMS_DATA_DIR: '', HMS_DB_POOL_MAX: 1 });
-  await admin.raw(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  t.teardown(async () => {
-    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.destroy();
-  });
-  const url = new URL(SHARED_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** A varied entry: nulls, a JSON object with nested keys and non-ASCII text, failures. */
 function entry(i: number): SecurityLogEntry {
@@ -118,7 +103,7 @@ function killedRun(config: Config, before: Date, step: 'afterVerify' | 'beforeCo
 }
 
 t.test('audit archiving', async (t) => {
-  const url = await privateDatabase(t);
+  const url = await privateDatabase(t, 'hms_archive');
   const config = testConfig(t, url ? { DATABASE_URL: url } : {});
   const db = await testDb(t, config);
   const dir = config.HMS_AUDIT_ARCHIVE_DIR!;

@@ -11,7 +11,7 @@
  */
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,28 +21,13 @@ import { AuditLog, securityLogRow, type SecurityLogEntry } from '../../src/db/au
 import { verifyAuditChain, type ChainVerification } from '../../src/db/audit-chain.js';
 import { AUDIT_GENESIS_HASH, canonicalSecurityLog, securityLogHash } from '../../src/db/audit-hash.js';
 import { inTransaction } from '../../src/db/transactions.js';
-import { testApp, testConfig, type TestApp } from '../helpers/app.js';
+import { privateDatabase, testApp, testConfig, type TestApp } from '../helpers/app.js';
 import { makeClinician, makePatient } from '../helpers/world.js';
 
 type Row = Record<string, unknown>;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHARED_URL = process.env.DATABASE_URL;
 
-/** MySQL: a new empty database for this file (dropped at teardown); SQLite: undefined (test apps have their own files). */
-async function privateDatabase(t: Test): Promise<string | undefined> {
-  if (!SHARED_URL) return undefined;
-  const name = `hms_chain_${randomBytes(6).toString('hex')}`;
-  const admin = createDb({ DATABASE_URL: SHARED_URL, HMS_DATA_DIR: '', HMS_DB_POOL_MAX: 1 });
-  await admin.raw(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  t.teardown(async () => {
-    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.destroy();
-  });
-  const url = new URL(SHARED_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /** Another pool on the same database as the app (as another API process would have). */
 function secondPool(t: Test, h: TestApp): Knex {
@@ -89,7 +74,7 @@ function hms(h: TestApp, args: string[]): Promise<{ code: number; stdout: string
 }
 
 t.test('the security log hash chain', async (t) => {
-  const url = await privateDatabase(t);
+  const url = await privateDatabase(t, 'hms_chain');
   const h = await testApp(t, url ? { DATABASE_URL: url } : {});
   const log = h.app.auditLog;
 
@@ -381,7 +366,7 @@ t.test('the security log hash chain', async (t) => {
 });
 
 t.test('the migration chains the rows that existed before it, oldest first', async (t) => {
-  const url = await privateDatabase(t);
+  const url = await privateDatabase(t, 'hms_chain');
   const config = testConfig(t, url ? { DATABASE_URL: url } : {});
   const db = createDb(config);
   t.teardown(() => db.destroy());
