@@ -92,6 +92,12 @@ async function runCommand(config: Config, args: string[]): Promise<number> {
   }
 }
 
+/** A Redis call that gives up after a few seconds (Redis down: the database's part is still shown). */
+function bounded<T>(p: Promise<T>, ms = 3000): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p.finally(() => clearTimeout(timer)), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('Redis did not answer')), ms); })]);
+}
+
 /** `hms jobs status`. */
 async function statusCommand(config: Config): Promise<number> {
   const db = createDb(config);
@@ -100,18 +106,24 @@ async function statusCommand(config: Config): Promise<number> {
     const last = new Map((await db('job_last_runs').select()).map((r: Record<string, unknown>) => [String(r.queue), r]));
     const recorded = await outboxCounts(db);
     const schedulers = new Map<string, string>();
+    let redisUp = true;
     const lines: string[] = [`Jobs: ${bull ? 'BullMQ' : 'in-process (embedded; no REDIS_URL)'}`, ''];
     for (const name of QUEUE_NAMES) {
       const spec = QUEUES[name];
       const schedule = spec.schedule?.(config);
       let counts = 'counts: only with BullMQ';
-      if (bull) {
+      if (bull && redisUp) {
         const q = bull.queue(name);
-        const c = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-        counts = `waiting ${c.waiting ?? 0}, active ${c.active ?? 0}, delayed ${c.delayed ?? 0}, failed ${c.failed ?? 0}, completed ${c.completed ?? 0}`;
-        const s = await q.getJobScheduler(schedulerId(name));
-        if (s?.next) schedulers.set(name, new Date(s.next).toISOString());
-      }
+        try {
+          const c = await bounded(q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
+          counts = `waiting ${c.waiting ?? 0}, active ${c.active ?? 0}, delayed ${c.delayed ?? 0}, failed ${c.failed ?? 0}, completed ${c.completed ?? 0}`;
+          const s = await bounded(q.getJobScheduler(schedulerId(name)));
+          if (s?.next) schedulers.set(name, new Date(s.next).toISOString());
+        } catch {
+          redisUp = false;
+          counts = 'counts: Redis not reachable';
+        }
+      } else if (bull) counts = 'counts: Redis not reachable';
       const run = last.get(name);
       const work = recorded.filter((r) => r.queue === name && r.status !== 'done').map((r) => `${r.status} ${r.n}`).join(', ');
       lines.push(`${name}`);
@@ -126,7 +138,7 @@ async function statusCommand(config: Config): Promise<number> {
     process.stderr.write(`hms: jobs status failed: ${errorForLog(err).message}\n`);
     return 1;
   } finally {
-    await bull?.close();
+    await bounded(bull?.close() ?? Promise.resolve()).catch(() => undefined);
     await db.destroy();
   }
 }

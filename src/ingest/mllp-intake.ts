@@ -9,7 +9,6 @@ import type { Knex } from 'knex';
 import type { ClientPrincipal, ClientKind } from '../auth/principal.js';
 import { parseScopes } from '../auth/scopes.js';
 import type { AuditLog } from '../db/audit-log.js';
-import { errorForLog } from '../logger.js';
 import type { JobLogger, JobQueues } from '../workers/jobs.js';
 import { ackForError, ackMessage, type AckCode } from './hl7-ack.js';
 import { peekHeader } from './hl7.js';
@@ -42,13 +41,13 @@ export function mllpHandler(deps: MllpIntakeDeps): (text: string, peer: { addres
     const audit = (success: boolean, action: string, resourceId?: string, reason?: string) => deps.auditLog.record({
       clientId: deps.clientId, role: 'system', action, resourceType: 'LabMessage', resourceId: resourceId ?? null, ipAddress: peer.address,
       success, failureReason: reason ?? null, additionalData: { channel: 'mllp' },
-    }).catch((err: unknown) => deps.log.error({ err: errorForLog(err) }, 'security log write failed (MLLP)'));
+    }).catch((err: unknown) => deps.log.error({ err }, 'security log write failed (MLLP)'));
     const ack = (code: AckCode, textOut?: string, errorCode?: string) => ackMessage(header, code, { text: textOut, errorCode });
     let principal: ClientPrincipal;
     try {
       principal = await mllpClient(deps.db, deps.clientId);
     } catch (err) {
-      deps.log.error({ err: errorForLog(err) }, 'MLLP message refused: the configured client cannot send');
+      deps.log.error({ err }, 'MLLP message refused: the configured client cannot send');
       return ack('AE', 'The receiving system is not configured to accept messages now', '207');
     }
     try {
@@ -70,7 +69,7 @@ export function mllpHandler(deps: MllpIntakeDeps): (text: string, peer: { addres
         }
         return ack('AR', err.message.slice(0, 500), '103');
       }
-      deps.log.error({ err: errorForLog(err) }, 'MLLP message not stored');
+      deps.log.error({ err }, 'MLLP message not stored');
       return ack('AE', 'The message could not be stored now: send it again', '207');
     }
   };

@@ -17,7 +17,7 @@ function connection(url: string, log: JobLogger, role: 'producer' | 'worker'): R
     ? { maxRetriesPerRequest: null, enableOfflineQueue: true }
     : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
   const redis = new Redis(url, opts);
-  redis.on('error', (err: Error) => log.warn({ role, err: { message: err.message } }, 'redis connection error'));
+  redis.on('error', (err: Error) => log.warn({ role, err }, 'redis connection error'));
   return redis;
 }
 
@@ -36,6 +36,9 @@ export function jobOptions(queue: QueueName, config: Config): JobsOptions {
 const STATES: Record<string, JobState> = {
   waiting: 'waiting', 'waiting-children': 'waiting', prioritized: 'waiting', active: 'active', delayed: 'delayed', completed: 'completed', failed: 'failed',
 };
+
+/** How long an enqueue waits for a producer connection that is not up (it is reconnecting, or starting). */
+const READY_WAIT_MS = 1000;
 
 /** Producers of every queue over one fail-fast connection. */
 export class BullQueues implements JobQueues {
@@ -61,7 +64,29 @@ export class BullQueues implements JobQueues {
     return QUEUE_NAMES.map((n) => this.queue(n));
   }
 
+  /**
+   * Rejects at once when the connection is down, and waits a moment for one being opened:
+   * BullMQ makes a queue first used while Redis is down wait until it is back, which would hold
+   * a request (an API started during an outage) for as long as the outage lasts.
+   */
+  private async connected(): Promise<void> {
+    const redis = this.redis;
+    if (redis.status === 'ready') return;
+    // reconnecting (Redis went away) or closed: at once; a connection being opened: a moment
+    if (redis.status !== 'wait' && redis.status !== 'connecting' && redis.status !== 'connect') throw new Error(`Redis is not reachable (connection ${redis.status})`);
+    if (redis.status === 'wait') redis.connect().catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const onReady = () => { clearTimeout(timer); resolve(); };
+      const timer = setTimeout(() => {
+        redis.off('ready', onReady);
+        reject(new Error(`Redis is not reachable (connection ${redis.status})`));
+      }, READY_WAIT_MS);
+      redis.once('ready', onReady);
+    });
+  }
+
   async enqueue(queue: string, jobId: string, payload: Record<string, unknown>, opts: { replace?: boolean } = {}): Promise<void> {
+    await this.connected();
     const q = this.queue(queue as QueueName);
     if (opts.replace) {
       const existing = await q.getJob(jobId);
@@ -74,6 +99,7 @@ export class BullQueues implements JobQueues {
   }
 
   async state(queue: string, jobId: string): Promise<JobState> {
+    await this.connected();
     const job = await this.queue(queue as QueueName).getJob(jobId);
     if (!job) return 'missing';
     return STATES[await job.getState()] ?? 'missing';
@@ -93,7 +119,9 @@ export class BullQueues implements JobQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    // a queue's close waits for Redis: when it is down, the connection is dropped after a moment
+    const closed = Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.redis.disconnect();
   }
 }
@@ -111,8 +139,10 @@ export function startBullWorkers(deps: JobDeps, metrics: JobMetrics, queues: Que
   const lockDuration = config.HMS_JOB_LOCK_SECONDS * 1000;
   // one gate for the process: recorded work whose last start died with its process runs alone
   const gate = new RunGate();
+  const running = new Set<Promise<unknown>>();
+  const connections: Redis[] = [];
   const workers = queues.map((name) => {
-    const worker = new Worker(name, async (job: Job) => {
+    const processor = async (job: Job): Promise<unknown> => {
       const jobId = String(job.id);
       const suspect = await isSuspect(deps, name, jobId);
       if (suspect) log.warn({ queue: name, jobId }, 'job runs alone: its last start did not finish');
@@ -125,8 +155,15 @@ export function startBullWorkers(deps: JobDeps, metrics: JobMetrics, queues: Que
       } finally {
         leave?.();
       }
+    };
+    const redis = connection(config.REDIS_URL!, log, 'worker');
+    connections.push(redis);
+    const worker = new Worker(name, (job: Job) => {
+      const run = processor(job);
+      running.add(run);
+      return run.finally(() => running.delete(run));
     }, {
-      connection: connection(config.REDIS_URL!, log, 'worker'),
+      connection: redis,
       prefix: config.HMS_QUEUE_PREFIX,
       concurrency: QUEUES[name].concurrency(config),
       lockDuration,
@@ -137,7 +174,24 @@ export function startBullWorkers(deps: JobDeps, metrics: JobMetrics, queues: Que
     return worker;
   });
   return {
-    // close() without force lets the running jobs finish
-    close: async () => { await Promise.all(workers.map((w) => w.close())); },
+    async close() {
+      // close() without force lets the running jobs finish. It also waits for Redis, for ever
+      // when Redis is down: once the running jobs have ended, BullMQ is given a few seconds to
+      // record them, and then the connections are dropped (a job whose end was not recorded
+      // stalls and runs again; the database knows it is done)
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const jobsEnded = (async () => {
+        while (running.size) await Promise.allSettled([...running]);
+        await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref());
+        return 'timeout' as const;
+      })();
+      if ((await Promise.race([graceful, jobsEnded])) !== 'timeout') return;
+      log.warn({ redis: connections.map((c) => c.status) }, 'workers not closed in time (Redis unreachable?): dropping their connections');
+      for (const c of connections) c.disconnect();
+      await Promise.race([Promise.all(workers.map((w) => w.close(true).catch(() => undefined))), new Promise((r) => setTimeout(r, 1000).unref())]);
+    },
   };
 }
+
+/** After the running jobs ended, how long a closing worker waits for BullMQ to record them. */
+const CLOSE_GRACE_MS = 5000;

@@ -91,3 +91,10 @@ export async function outboxCounts(db: Knex): Promise<{ queue: string; status: s
   const rows: Record<string, unknown>[] = await db(OUTBOX_TABLE).select('queue', 'status').count({ n: '*' }).groupBy('queue', 'status');
   return rows.map((r) => ({ queue: String(r.queue), status: String(r.status), n: Number(r.n) }));
 }
+
+/** Removes up to `limit` done rows finished before `before`; returns how many. */
+export async function purgeFinished(db: Knex, before: Date, limit = 1000): Promise<number> {
+  const ids = (await db(OUTBOX_TABLE).where({ status: 'done' }).andWhere('finished_at', '<', sqlNow(before)).limit(limit).pluck('id')) as string[];
+  if (!ids.length) return 0;
+  return Number(await db(OUTBOX_TABLE).whereIn('id', ids).andWhere({ status: 'done' }).delete());
+}

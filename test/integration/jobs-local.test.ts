@@ -107,6 +107,22 @@ t.test('work started again and again without finishing is abandoned, and the mes
   t.equal((await s.db('job_outbox').where({ id: message.id }).first()).status, 'failed');
 });
 
+t.test('the sweeper removes done outbox rows after a week, and keeps the rest', async (t) => {
+  const s = await setup(t);
+  await s.runner.close();
+  const principal = { kind: 'user' as const, userId: s.adminId, role: 'admin' as const, sessionId: 'x', grants: [] };
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await acceptLabMessage({ db: s.db, log: silentLog }, { format: 'fhir', body: obs(s.patient, 10 + i), contentType: 'application/fhir+json', principal, channel: 'http' })).message.id);
+  await s.db('job_outbox').where({ id: ids[0] }).update({ status: 'done', finished_at: '2020-01-01 00:00:00' });
+  await s.db('job_outbox').where({ id: ids[1] }).update({ status: 'done', finished_at: '2099-01-01 00:00:00' });
+  const idle = startLocalRunner(s.deps, { schedules: false });
+  t.teardown(() => idle.close());
+  const result = await outboxSweep({}, { ...s.deps, queues: idle }, QUEUES);
+  t.equal(result.purged, 1);
+  t.same((await s.db('job_outbox').whereIn('id', ids).pluck('id')).sort(), [ids[1], ids[2]].sort());
+  t.equal(Number((await s.db('ingest_messages').whereIn('id', ids).count({ n: '*' }))[0]!.n), 3, 'the messages themselves stay');
+});
+
 t.test('schedules: cron patterns and intervals', async (t) => {
   const from = new Date('2026-12-01T10:15:30Z');
   t.equal(nextDelay({ everyMs: 30_000 }, from), 30_000);

@@ -44,6 +44,9 @@ function permanentOutcome(err: unknown): OperationOutcome | undefined {
 /** Whether an error is the infrastructure's (database, network, a busy server), which waiting mends. */
 function infrastructural(err: unknown): boolean {
   if (err instanceof FhirError) return err.status === 503 || err.status === 409 || err.status === 429;
+  // mysql2 marks the errors of a connection that died fatal; some have no code ("Can't add new
+  // command when connection is in closed state", met when the server went away mid-transaction)
+  if ((err as { fatal?: unknown } | null)?.fatal === true) return true;
   const code = dbErrorCode(err) ?? (err as { code?: string } | null)?.code ?? '';
   return /^(ER_|SQLITE_|ECONN|PROTOCOL_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND)/.test(code) || (err as Error | null)?.name === 'KnexTimeoutError';
 }

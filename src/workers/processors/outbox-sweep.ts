@@ -4,11 +4,14 @@
  * (Redis flushed, never enqueued because Redis was down, retries exhausted, a worker killed) is
  * enqueued again. Work started HMS_JOB_ATTEMPTS times without ever finishing (it kills its
  * worker) is failed for good, and its owner told (the lab message gets its OperationOutcome).
+ * Done rows older than DONE_KEPT_DAYS are removed, a batch per sweep.
  */
 import { PermanentJobError, type JobDeps, type JobResult } from '../jobs.js';
-import { abandonReason, exhausted, finishAttempt, markEnqueued, staleRows } from '../outbox.js';
+import { abandonReason, exhausted, finishAttempt, markEnqueued, purgeFinished, staleRows } from '../outbox.js';
 
 const BATCH = 500;
+/** Days a done outbox row is kept (the work's own record, e.g. the lab message, stays). */
+export const DONE_KEPT_DAYS = 7;
 
 /** What the sweeper needs to know of a queue (src/workers/queues.ts). */
 export interface SweptQueue {
@@ -53,5 +56,6 @@ export async function outboxSweep(_payload: Record<string, never>, deps: JobDeps
     }
   }
   if (requeued || abandoned) deps.log.info({ examined, requeued, abandoned }, 'sweeper: recorded work enqueued again');
-  return { examined, requeued, live, abandoned, unreachable };
+  const purged = await purgeFinished(deps.db, new Date(deps.now().getTime() - DONE_KEPT_DAYS * 86_400_000));
+  return { examined, requeued, live, abandoned, unreachable, purged };
 }
