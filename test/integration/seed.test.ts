@@ -58,3 +58,16 @@ t.test('seeded patients read, search and $everything through the API', async (t)
   }
   t.pass('every resource of the compartment reads as valid FHIR R4');
 });
+
+t.test('seeding again after patients were deleted books no doctor twice', async (t) => {
+  const h = await testApp(t);
+  await seedDatabase(h.db, { patients: 3, batch: 3 });
+  // a deleted patient makes the count fall below the numbers in use
+  const [oldest] = (await h.db('patients').where('email', 'like', '%@example.org').orderBy('created_at').orderBy('id').limit(1).pluck('id')) as string[];
+  await h.db('patients').where({ id: oldest }).delete();
+  await seedDatabase(h.db, { patients: 3, batch: 3 });
+  const seededDoctors = h.db('users').where('email', 'like', 'seed-%@hms.example.org').select('id');
+  const appointments = (await h.db('appointments').whereIn('doctor_id', seededDoctors).select('doctor_id', 'appointment_date', 'appointment_time')) as Record<string, string>[];
+  const slots = new Set(appointments.map((a) => `${a.doctor_id} ${a.appointment_date} ${a.appointment_time}`));
+  t.equal(slots.size, appointments.length, 'no doctor is double-booked');
+});

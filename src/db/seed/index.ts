@@ -71,6 +71,23 @@ async function indexNative(db: Knex, idsByTable: Record<string, string[]>): Prom
   return n;
 }
 
+/**
+ * The number of the next seeded patient: after every patient there is, and after the highest
+ * number a seeded patient still holds (its email ends .<n>@example.org). Counting alone is not
+ * enough: once patients are deleted the count falls below numbers in use, and a number used
+ * twice books the same doctor's slot twice.
+ */
+async function nextPatientNumber(db: Knex): Promise<number> {
+  const count = Number(((await db('patients').count({ n: '*' }))[0] as { n: number | string }).n);
+  const emails = (await db('patients').where('email', 'like', '%.%@example.org').pluck('email')) as string[];
+  let max = -1;
+  for (const e of emails) {
+    const m = /\.(\d+)@example\.org$/.exec(e);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return Math.max(count, max + 1);
+}
+
 /** Seeds `opts.patients` more patients (numbered after those already there) with their records. */
 export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
   const now = opts.now ?? Date.now();
@@ -78,7 +95,7 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
   const started = process.hrtime.bigint();
   const mysql = dialectOf(db) === 'mysql';
   const team = await staff(db, now);
-  const first = Number(((await db('patients').count({ n: '*' }))[0] as { n: number | string }).n);
+  const first = await nextPatientNumber(db);
   const byTable: Record<string, number> = { users: team.created };
   let rows = team.created;
   let indexRows = 0;
