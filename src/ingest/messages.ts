@@ -5,7 +5,8 @@
  */
 import type { Knex } from 'knex';
 import type { OperationOutcome } from '../fhir/outcome.js';
-import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
+import { nowSeconds } from '../db/resource-repository.js';
+import { sqlToInstant } from '../mappers/datatypes.js';
 
 export const MESSAGES_TABLE = 'ingest_messages';
 
@@ -44,7 +45,6 @@ export type NewMessage = Pick<StoredMessage, 'id' | 'source' | 'controlId' | 'cl
 
 const json = <T>(v: unknown): T | undefined => (v === null || v === undefined ? undefined : (typeof v === 'string' ? JSON.parse(v) : v) as T);
 const opt = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
-export const sqlNow = (d = new Date()): string => dateToSqlTimestamp(new Date(Math.floor(d.getTime() / 1000) * 1000));
 
 function fromRow(r: Record<string, unknown>): StoredMessage {
   return {
@@ -62,7 +62,7 @@ const SUMMARY_COLUMNS = [
 ];
 
 export async function insertMessage(trx: Knex, m: NewMessage): Promise<void> {
-  const now = sqlNow();
+  const now = nowSeconds().sql;
   await trx(MESSAGES_TABLE).insert({
     id: m.id, source: m.source, control_id: m.controlId, client_id: m.clientId ?? null, user_id: m.userId ?? null, scope: m.scope ?? null,
     format: m.format, content_type: m.contentType, sending_application: m.sendingApplication ?? null, sending_facility: m.sendingFacility ?? null,
@@ -93,7 +93,7 @@ export async function lockMessage(trx: Knex.Transaction, id: string): Promise<(S
  * queued (and then process it a second time), nor fail a message another run completed.
  */
 export async function setMessageStatus(db: Knex, id: string, status: MessageStatus, fields: { result?: MessageResult; outcome?: OperationOutcome; attempt?: boolean } = {}): Promise<boolean> {
-  const now = sqlNow();
+  const now = nowSeconds().sql;
   const changed = await db(MESSAGES_TABLE).where({ id }).whereIn('status', ['queued', 'processing']).update({
     status,
     updated_at: now,

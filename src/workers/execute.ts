@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { errorForLog } from '../logger.js';
-import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+import { nowSeconds } from '../db/resource-repository.js';
 import { PermanentJobError, type JobDeps, type JobResult } from './jobs.js';
 import { checkPayload, QUEUES, type QueueName } from './queues.js';
 import { abandonReason, exhausted, finishAttempt, outboxRow, startAttempt } from './outbox.js';
@@ -20,7 +20,6 @@ export interface RunInput {
   maxAttempts: number;
 }
 
-const sqlNow = (): string => dateToSqlTimestamp(new Date());
 
 async function noteRun(db: Knex, queue: QueueName, values: Record<string, unknown>): Promise<void> {
   try {
@@ -106,7 +105,7 @@ export async function runJob(input: RunInput, deps: JobDeps, metrics?: JobMetric
     }
   }
   const scheduled = spec.schedule !== undefined;
-  const startedAt = sqlNow();
+  const startedAt = nowSeconds().sql;
   if (scheduled) await noteRun(deps.db, input.queue, { job_id: input.jobId.slice(0, 191), status: 'running', started_at: startedAt, finished_at: null, duration_ms: null, error: null });
   const t0 = performance.now();
   try {
@@ -115,7 +114,7 @@ export async function runJob(input: RunInput, deps: JobDeps, metrics?: JobMetric
     if (spec.outbox) await finishAttempt(deps.db, input.jobId, 'done');
     if (scheduled) {
       await noteRun(deps.db, input.queue, {
-        job_id: input.jobId.slice(0, 191), status: 'completed', started_at: startedAt, finished_at: sqlNow(), duration_ms: durationMs,
+        job_id: input.jobId.slice(0, 191), status: 'completed', started_at: startedAt, finished_at: nowSeconds().sql, duration_ms: durationMs,
         result: JSON.stringify(result), error: null, runs: deps.db.raw('runs + 1'),
       });
     }
@@ -131,7 +130,7 @@ export async function runJob(input: RunInput, deps: JobDeps, metrics?: JobMetric
     if (spec.outbox) await finishAttempt(deps.db, input.jobId, permanent ? 'failed' : 'queued', logged.message).catch(() => undefined);
     if (scheduled) {
       await noteRun(deps.db, input.queue, {
-        job_id: input.jobId.slice(0, 191), status: 'failed', started_at: startedAt, finished_at: sqlNow(), duration_ms: durationMs,
+        job_id: input.jobId.slice(0, 191), status: 'failed', started_at: startedAt, finished_at: nowSeconds().sql, duration_ms: durationMs,
         error: logged.message.slice(0, 2000), runs: deps.db.raw('runs + 1'), failures: deps.db.raw('failures + 1'),
       });
     }

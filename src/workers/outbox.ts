@@ -6,6 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
+import { nowSeconds } from '../db/resource-repository.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
 import { checkPayload, type QueueName } from './queue-names.js';
 
@@ -22,7 +23,6 @@ export interface OutboxRow {
   updatedAt: string;
 }
 
-const sqlNow = (d = new Date()): string => dateToSqlTimestamp(new Date(Math.floor(d.getTime() / 1000) * 1000));
 const parse = (v: unknown): Record<string, unknown> => (typeof v === 'string' ? JSON.parse(v) : (v as Record<string, unknown>));
 
 function fromRow(r: Record<string, unknown>): OutboxRow {
@@ -35,7 +35,7 @@ function fromRow(r: Record<string, unknown>): OutboxRow {
 /** Records work in the caller's transaction; returns its id (the job id to enqueue after commit). */
 export async function recordJob(trx: Knex, queue: QueueName, payload: Record<string, unknown>, id: string = uuidv7()): Promise<string> {
   checkPayload(queue, payload);
-  const now = sqlNow();
+  const now = nowSeconds().sql;
   await trx(OUTBOX_TABLE).insert({ id, queue, payload: JSON.stringify(payload), status: 'queued', attempts: 0, enqueued: 0, created_at: now, updated_at: now });
   return id;
 }
@@ -62,13 +62,13 @@ export const abandonReason = (attempts: number): string =>
 export async function startAttempt(db: Knex, id: string, limit = Infinity): Promise<OutboxRow | undefined> {
   const row = await outboxRow(db, id);
   if (!row || row.status === 'done' || row.status === 'failed' || exhausted(row, limit)) return row;
-  await db(OUTBOX_TABLE).where({ id }).update({ status: 'active', attempts: db.raw('attempts + 1'), updated_at: sqlNow() });
+  await db(OUTBOX_TABLE).where({ id }).update({ status: 'active', attempts: db.raw('attempts + 1'), updated_at: nowSeconds().sql });
   return row;
 }
 
 /** The run's end: done, failed for good, or back to queued after a transient failure. */
 export async function finishAttempt(db: Knex, id: string, status: 'done' | 'failed' | 'queued', error?: string): Promise<void> {
-  const now = sqlNow();
+  const now = nowSeconds().sql;
   await db(OUTBOX_TABLE).whereIn('status', ['queued', 'active']).andWhere({ id }).update({
     status, updated_at: now, finished_at: status === 'queued' ? null : now, last_error: error === undefined ? null : error.slice(0, 2000),
   });
@@ -76,14 +76,14 @@ export async function finishAttempt(db: Knex, id: string, status: 'done' | 'fail
 
 /** Unfinished work not touched since `before` (the sweeper's query), oldest first. */
 export async function staleRows(db: Knex, before: Date, limit: number): Promise<OutboxRow[]> {
-  const rows = await db(OUTBOX_TABLE).whereIn('status', ['queued', 'active']).andWhere('updated_at', '<', sqlNow(before))
+  const rows = await db(OUTBOX_TABLE).whereIn('status', ['queued', 'active']).andWhere('updated_at', '<', dateToSqlTimestamp(before))
     .orderBy('updated_at').orderBy('id').limit(limit);
   return rows.map(fromRow);
 }
 
 /** The sweeper enqueued it again. */
 export async function markEnqueued(db: Knex, id: string): Promise<void> {
-  await db(OUTBOX_TABLE).where({ id }).update({ enqueued: db.raw('enqueued + 1'), updated_at: sqlNow() });
+  await db(OUTBOX_TABLE).where({ id }).update({ enqueued: db.raw('enqueued + 1'), updated_at: nowSeconds().sql });
 }
 
 /** Counts by queue and status (hms jobs status). */
@@ -94,7 +94,7 @@ export async function outboxCounts(db: Knex): Promise<{ queue: string; status: s
 
 /** Removes up to `limit` done rows finished before `before`; returns how many. */
 export async function purgeFinished(db: Knex, before: Date, limit = 1000): Promise<number> {
-  const ids = (await db(OUTBOX_TABLE).where({ status: 'done' }).andWhere('finished_at', '<', sqlNow(before)).limit(limit).pluck('id')) as string[];
+  const ids = (await db(OUTBOX_TABLE).where({ status: 'done' }).andWhere('finished_at', '<', dateToSqlTimestamp(before)).limit(limit).pluck('id')) as string[];
   if (!ids.length) return 0;
   return Number(await db(OUTBOX_TABLE).whereIn('id', ids).andWhere({ status: 'done' }).delete());
 }

@@ -15,6 +15,7 @@ import { QUEUES } from '../../src/workers/queues.js';
 import { testConfig, testDb } from '../helpers/app.js';
 import { silentLog } from '../helpers/jobs.js';
 import { unique } from '../helpers/world.js';
+import { until } from '../helpers/processes.js';
 
 const LOINC = 'http://loinc.org';
 
@@ -40,14 +41,6 @@ const obs = (patient: string, value: number) => ({
   effectiveDateTime: '2026-11-30T08:00:00Z', valueQuantity: { value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
 });
 
-async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await what();
-    if (ok(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('the API enqueues into the in-process runner, which processes the message by itself', async (t) => {
   const s = await setup(t);
@@ -70,7 +63,7 @@ t.test('a run that throws is retried with backoff, then fails alone with an outc
   process.env.HMS_TEST_FAULTS = 'throw:POISON-THROW';
   const poison = (await s.inject('POST', '/ingest/lab-results', bundle)).json().id;
   const fine = (await s.inject('POST', '/ingest/lab-results', obs(s.patient, 2))).json().id;
-  const status = await until(() => s.inject('GET', `/ingest/messages/${poison}`).then((r) => r.json()), (m) => m.status === 'failed');
+  const status = await until(() => s.inject('GET', `/ingest/messages/${poison}`).then((r) => r.json()), (m) => m.status === 'failed', 15_000);
   t.equal(status.status, 'failed');
   t.equal(status.attempts, 3, 'HMS_JOB_ATTEMPTS runs');
   t.match(status.outcome.issue[0].diagnostics, /injected fault/);
@@ -86,7 +79,7 @@ t.test('recorded work that no runner held is taken up by the sweeper', async (t)
   const principal = { kind: 'user' as const, userId: s.adminId, role: 'admin' as const, sessionId: 'x', grants: [] };
   const { message } = await acceptLabMessage({ db: s.db, log: silentLog }, { format: 'fhir', body: obs(s.patient, 3), contentType: 'application/fhir+json', principal, channel: 'http' });
   t.equal(message.status, 'queued');
-  const done = await until(() => s.inject('GET', `/ingest/messages/${message.id}`).then((r) => r.json()), (m) => m.status === 'done');
+  const done = await until(() => s.inject('GET', `/ingest/messages/${message.id}`).then((r) => r.json()), (m) => m.status === 'done', 15_000);
   t.equal(done.status, 'done', 'swept and processed within seconds');
   t.equal((await s.db('job_outbox').where({ id: message.id }).first()).enqueued, 1);
 });
