@@ -37,6 +37,7 @@ import * as m0123 from './0123_job_outbox.js';
 import * as m0124 from './0124_ingest_messages.js';
 import * as m0125 from './0125_audit_archives.js';
 import * as m0126 from './0126_billing_overdue_index.js';
+import * as m0127 from './0127_generic_resources.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -79,4 +80,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0124_ingest_messages': m0124,
   '0125_audit_archives': m0125,
   '0126_billing_overdue_index': m0126,
+  '0127_generic_resources': m0127,
 };

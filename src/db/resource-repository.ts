@@ -3,7 +3,8 @@
  * resource_history and the search index change together in one transaction.
  */
 import type { Knex } from 'knex';
-import { modelsByTable } from './models.js';
+import type objection from 'objection';
+import { modelsByTable, type SeedModel } from './models.js';
 import { dialectOf } from './dialect.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
 
@@ -39,12 +40,24 @@ export interface StorageSpec {
   /** Versions are kept in resource_history (default true). */
   kept?: boolean;
   storage?: StorageHooks;
+  /** The row holds the current resource (JSON) in this column: reads take it from there, not from resource_history. */
+  document?: string;
+  /** The type is indexed in the date, number and quantity tables too (the generic store). */
+  indexAll?: boolean;
 }
 
 export interface IndexEntries {
   strings: { param: string; value: string; norm: string }[];
   tokens: { param: string; system: string | null; code: string }[];
+  /** Date ranges [low, high) in epoch ms (types stored generically: the seed types search dates by column). */
+  dates?: { param: string; low: number; high: number }[];
+  numbers?: { param: string; value: number }[];
+  quantities?: { param: string; value: number; system: string | null; code: string | null }[];
 }
+
+/** The search index tables: every type's strings and tokens, and (indexAll) dates, numbers and quantities. */
+const BASIC_INDEX = ['search_string', 'search_token'] as const;
+const FULL_INDEX = [...BASIC_INDEX, 'search_date', 'search_number', 'search_quantity'] as const;
 
 export interface StoredResource {
   row: Row;
@@ -86,12 +99,33 @@ const modelOf = (spec: StorageSpec) => {
   return model;
 };
 
+/** The row of an id among the type's rows of its table (updates and deletes). */
+function ofType(trx: Knex, spec: StorageSpec, id: string): { model?: objection.QueryBuilder<SeedModel>; plain?: Knex.QueryBuilder } {
+  const model = modelsByTable[spec.table];
+  const filter = Object.entries(spec.rowFilter ?? {});
+  if (model) {
+    const q = model.query(trx).where('id', id);
+    for (const [column, values] of filter) q.whereIn(column, values);
+    return { model: q };
+  }
+  const q = trx(spec.table).where('id', id);
+  for (const [column, values] of filter) q.whereIn(column, values);
+  return { plain: q };
+}
+
+/** Writes columns over the row of an id (through the table's model when it has one). */
+async function patchOf(trx: Knex, spec: StorageSpec, id: string, row: Row): Promise<void> {
+  const q = ofType(trx, spec, id);
+  if (q.model) await q.model.patch(row);
+  else await q.plain!.update(row);
+}
+
 /** Converts a row of currentQuery into a StoredResource. */
 export function storedFromRow(spec: StorageSpec, raw: Row): StoredResource {
   const { _kept, ...row } = raw;
   return {
     row,
-    kept: parseJson(_kept),
+    kept: spec.document ? parseJson(row[spec.document]) : parseJson(_kept),
     versionId: Number(row.version_id ?? 1),
     lastUpdated: String(row[spec.updatedColumn ?? 'updated_at'] ?? row.created_at ?? ''),
     deleted: spec.softDelete ? row.deleted_at !== null && row.deleted_at !== undefined : false,
@@ -107,7 +141,7 @@ export function whereOfType(q: Knex.QueryBuilder, spec: StorageSpec, alias = 't'
 /** Select of the type's rows joined with their current kept version. */
 export function currentQuery(db: Knex, spec: StorageSpec): Knex.QueryBuilder {
   const q = db(`${spec.table} as t`).select('t.*');
-  if (spec.kept !== false) {
+  if (spec.kept !== false && !spec.document) {
     q.leftJoin('resource_history as h', (j) => {
       j.on('h.resource_type', '=', db.raw('?', [spec.type])).andOn('h.resource_id', '=', 't.id').andOn('h.version_id', '=', 't.version_id');
     }).select('h.resource as _kept', 'h.recorded_by as _recorded_by', 'h.recorded_at as _recorded_at');
@@ -220,14 +254,16 @@ async function executePrepared(db: Knex, sql: string, values: unknown[]): Promis
 }
 
 async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: IndexEntries | undefined, fresh = false): Promise<void> {
+  const tables = spec.indexAll ? FULL_INDEX : BASIC_INDEX;
   if (!fresh) {
     // a new id has no index rows; skipping the DELETE also spares InnoDB a gap lock on the id range
-    await trx('search_string').where({ resource_type: spec.type, resource_id: id }).delete();
-    await trx('search_token').where({ resource_type: spec.type, resource_id: id }).delete();
+    for (const table of tables) await trx(table).where({ resource_type: spec.type, resource_id: id }).delete();
   }
   if (!index) return;
-  await insertRows(trx, 'search_string', index.strings.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
-  await insertRows(trx, 'search_token', index.tokens.map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  const rows = { search_string: index.strings, search_token: index.tokens, search_date: index.dates, search_number: index.numbers, search_quantity: index.quantities };
+  for (const table of tables) {
+    await insertRows(trx, table, (rows[table] ?? []).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  }
 }
 
 /** Rows per multi-row INSERT on MySQL; SQLite compiles one into a compound SELECT of at most 500 terms. */
@@ -256,7 +292,8 @@ async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: 
 export async function insertResource(trx: Knex, spec: StorageSpec, input: WriteInput, at: string, version = 1): Promise<void> {
   const row = { ...input.columns, id: input.id, version_id: version, created_at: at, [spec.updatedColumn ?? 'updated_at']: at };
   if (spec.storage?.insertRow) await spec.storage.insertRow(trx, input.id, row);
-  else await modelOf(spec).query(trx).insert(row);
+  else if (modelsByTable[spec.table]) await modelOf(spec).query(trx).insert(row);
+  else await trx(spec.table).insert(row);
   await appendHistory(trx, spec, input.id, version, input.method, at, input.resource, input.userId);
   await writeIndex(trx, spec, input.id, input.index, version === 1);
 }
@@ -266,7 +303,7 @@ export async function updateResource(trx: Knex, spec: StorageSpec, input: WriteI
   const extra: Row = spec.softDelete ? { deleted_at: null } : {};
   const row = { ...input.columns, ...extra, version_id: version, [spec.updatedColumn ?? 'updated_at']: at };
   if (spec.storage?.updateRow) await spec.storage.updateRow(trx, input.id, row);
-  else await modelOf(spec).query(trx).patch(row).where('id', input.id);
+  else await patchOf(trx, spec, input.id, row);
   await appendHistory(trx, spec, input.id, version, input.method, at, input.resource, input.userId);
   await writeIndex(trx, spec, input.id, input.index);
 }
@@ -276,9 +313,9 @@ export async function updateResource(trx: Knex, spec: StorageSpec, input: WriteI
  * the history keeps a DELETE entry, so reads answer 410 and search no longer finds it.
  */
 export async function deleteResource(trx: Knex, spec: StorageSpec, id: string, version: number, at: string, userId?: string): Promise<void> {
-  if (spec.softDelete) await modelOf(spec).query(trx).patch({ deleted_at: at, version_id: version, updated_at: at }).where('id', id);
+  if (spec.softDelete) await patchOf(trx, spec, id, { deleted_at: at, version_id: version, [spec.updatedColumn ?? 'updated_at']: at });
   else if (spec.storage?.deleteRow) await spec.storage.deleteRow(trx, id);
-  else await modelOf(spec).query(trx).delete().where('id', id);
+  else { const q = ofType(trx, spec, id); await (q.model ? q.model.delete() : q.plain!.delete()); }
   await appendHistory(trx, spec, id, version, 'DELETE', at, null, userId);
   await writeIndex(trx, spec, id, undefined);
 }

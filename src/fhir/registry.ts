@@ -54,12 +54,23 @@ export interface ColumnSearchParam extends SearchParamBase {
   caseSensitive?: boolean;
 }
 
+/** A date, dateTime, instant or Period as indexed: the range [low, high) it covers, in epoch milliseconds. */
+export interface DateRangeValue { low: number; high: number }
+/** A Quantity (or Money, SimpleQuantity ...) as indexed. */
+export interface QuantityIndexValue { value: number; system?: string; code?: string }
+/**
+ * A value to index: strings for string parameters; tokens (or bare codes) for token ones;
+ * "Type/id" (or an absolute URL) for references; the URI for uri ones; ranges, numbers and
+ * quantities for date, number and quantity ones.
+ */
+export type IndexValue = string | TokenValue | DateRangeValue | number | QuantityIndexValue;
+
 /** A parameter over the search index tables, filled from the resource at each write. */
 export interface IndexSearchParam extends SearchParamBase {
   source: 'index';
-  type: 'string' | 'token' | 'reference';
-  /** Values to index: strings for string params, tokens for token params, "Type/id" for references. */
-  extract: (resource: Resource) => (string | TokenValue)[];
+  type: 'string' | 'token' | 'reference' | 'uri' | 'date' | 'number' | 'quantity';
+  /** Values to index, as IndexValue says for the parameter's type. */
+  extract: (resource: Resource) => IndexValue[];
   targets?: string[];
   /**
    * Tokens: how rows written natively (no kept version, hence maybe no index rows) match, by a

@@ -1,0 +1,68 @@
+import type { Knex } from 'knex';
+import { dialectOf } from '../src/db/dialect.js';
+import { createSeedTable, indexName, timestampColumn } from './helpers.js';
+import { binaryCollation } from './helpers-ext.js';
+
+/**
+ * Extension: the generic store (docs/generic-store.md). Every R4 resource type that no seed table
+ * holds lives in fhir_resources, one row per resource: its type, id, current version, times, the
+ * deletion mark, the patient whose compartment it is in (the access policy reaches it through
+ * that column) and the resource as last written (JSON, meta included). Its versions are kept in
+ * resource_history like every other type's.
+ *
+ * The search index grows three tables for the parameter types the seed types search by column:
+ * dates (each value a range [low, high) in epoch milliseconds, so any year compares), numbers and
+ * quantities. Strings, tokens, references and uris stay in search_string and search_token.
+ */
+export async function up(knex: Knex): Promise<void> {
+  const mysql = dialectOf(knex) === 'mysql';
+  await createSeedTable(knex, 'fhir_resources', (t) => {
+    t.string('resource_type', 64).notNullable();
+    binaryCollation(knex, t.string('id', 36).notNullable());
+    t.integer('version_id').notNullable().defaultTo(1);
+    timestampColumn(t, 'created_at').nullable();
+    timestampColumn(t, 'updated_at').nullable();
+    timestampColumn(t, 'deleted_at').nullable();
+    binaryCollation(knex, t.string('patient_id', 36).nullable());
+    if (mysql) t.specificType('resource', 'LONGTEXT NOT NULL');
+    else t.text('resource').notNullable();
+    t.primary(['resource_type', 'id']);
+    t.index(['patient_id', 'resource_type'], indexName(knex, 'fhir_resources', 'idx_patient'));
+    t.index(['resource_type', 'updated_at'], indexName(knex, 'fhir_resources', 'idx_type_updated'));
+  });
+  await createSeedTable(knex, 'search_date', (t) => {
+    t.bigIncrements('id');
+    t.string('resource_type', 64).notNullable();
+    t.string('resource_id', 36).notNullable();
+    t.string('param', 64).notNullable();
+    t.bigInteger('low').notNullable();
+    t.bigInteger('high').notNullable();
+    t.index(['resource_type', 'param', 'low', 'resource_id'], indexName(knex, 'search_date', 'idx_low'));
+    t.index(['resource_type', 'param', 'high', 'resource_id'], indexName(knex, 'search_date', 'idx_high'));
+    t.index(['resource_id', 'param'], indexName(knex, 'search_date', 'idx_resource'));
+  });
+  await createSeedTable(knex, 'search_number', (t) => {
+    t.bigIncrements('id');
+    t.string('resource_type', 64).notNullable();
+    t.string('resource_id', 36).notNullable();
+    t.string('param', 64).notNullable();
+    t.double('value').notNullable();
+    t.index(['resource_type', 'param', 'value', 'resource_id'], indexName(knex, 'search_number', 'idx_lookup'));
+    t.index(['resource_id', 'param'], indexName(knex, 'search_number', 'idx_resource'));
+  });
+  await createSeedTable(knex, 'search_quantity', (t) => {
+    t.bigIncrements('id');
+    t.string('resource_type', 64).notNullable();
+    t.string('resource_id', 36).notNullable();
+    t.string('param', 64).notNullable();
+    t.double('value').notNullable();
+    binaryCollation(knex, t.string('system', 255).nullable());
+    binaryCollation(knex, t.string('code', 255).nullable());
+    t.index(['resource_type', 'param', 'value', 'resource_id'], indexName(knex, 'search_quantity', 'idx_lookup'));
+    t.index(['resource_id', 'param'], indexName(knex, 'search_quantity', 'idx_resource'));
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  for (const table of ['search_quantity', 'search_number', 'search_date', 'fhir_resources']) await knex.schema.dropTableIfExists(table);
+}
