@@ -82,7 +82,7 @@ export function grantScopes(requested: SystemScope[], allowed: SystemScope[]): S
   return out.sort((a, b) => (a.type === b.type ? 0 : a.type === '*' ? -1 : b.type === '*' ? 1 : a.type < b.type ? -1 : 1));
 }
 
-/** Whether scopes permit `permission` on `type`. */
-export function scopesAllow(scopes: SystemScope[], type: string, permission: Permission): boolean {
-  return scopes.some((s) => (s.type === '*' || s.type === type) && s.permissions.has(permission));
+/** Whether scopes permit `permission` on `type`; with `named`, only a scope naming the type counts (not `*`). */
+export function scopesAllow(scopes: SystemScope[], type: string, permission: Permission, named = false): boolean {
+  return scopes.some((s) => ((!named && s.type === '*') || s.type === type) && s.permissions.has(permission));
 }

@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import { FhirError } from './outcome.js';
 import { allResourceDefinitions, resourceDefinition, type Interaction, type ResourceDefinition } from './registry.js';
 import type { Resource } from './types.js';
-import { roleRule, systemRule, PERMISSION_OF, type PolicyInteraction, type PolicyWording, type Rule } from '../auth/policy.js';
+import { needsNamedScope, roleRule, systemRule, PERMISSION_OF, type CategoryPlacement, type PolicyInteraction, type PolicyWording, type Rule } from '../auth/policy.js';
 import type { Principal } from '../auth/principal.js';
 import { formatScope, scopesAllow } from '../auth/scopes.js';
 import { whereAssigned, whereClinicianOf, type AssignmentValues } from '../db/assignment.js';
@@ -23,6 +23,15 @@ export const REGISTRY_INTERACTION: Record<PolicyInteraction, Interaction> = {
 };
 
 const FULL: Rule = { reach: 'all' };
+
+/**
+ * Where a type stands in the policy when its rules come from its category (the generic types):
+ * the category, and whether its resources name a patient (the column the reach narrows by).
+ * Undefined for the table-backed types, whose rules are their own.
+ */
+export function placementOf(def: ResourceDefinition): CategoryPlacement | undefined {
+  return def.category ? { category: def.category, patientScoped: !!def.patientColumn } : undefined;
+}
 
 /** The values a narrowing binds (placeholders when a statement is built once and reused). */
 export interface NarrowValues extends AssignmentValues {
@@ -55,8 +64,9 @@ export class Access {
   rule(def: ResourceDefinition, interaction: PolicyInteraction): Rule | undefined {
     const p = this.principal;
     if (!p) return FULL;
-    if (p.kind === 'client') return systemRule(def.type, interaction, (type, perm) => scopesAllow(p.scopes, type, perm));
-    return roleRule(p.role, def.type, interaction);
+    const placement = placementOf(def);
+    if (p.kind === 'client') return systemRule(def.type, interaction, (type, perm, named) => scopesAllow(p.scopes, type, perm, named), placement);
+    return roleRule(p.role, def.type, interaction, placement);
   }
 
   /** The rule, or 403 (OperationOutcome code forbidden) when the caller never has the interaction. */
@@ -72,8 +82,10 @@ export class Access {
    */
   forbidden(type: string, interaction: PolicyInteraction, except?: string): FhirError {
     const p = this.principal;
+    const def = resourceDefinition(type);
+    const named = !!def && needsNamedScope(type, placementOf(def));
     const msg = p?.kind === 'client'
-      ? `This client's scopes do not permit ${interaction} on ${type} (it would need ${formatScope({ type, permissions: new Set([PERMISSION_OF[interaction]]) })})`
+      ? `This client's scopes do not permit ${interaction} on ${type} (it would need ${formatScope({ type, permissions: new Set([PERMISSION_OF[interaction]]) })}${named ? ', naming the type: system/* does not reach it' : ''})`
       : `The role ${p?.role ?? 'unknown'} may not ${interaction} ${type} resources${except ? ` other than ${except}` : ''}`;
     return new FhirError(403, msg, 'forbidden');
   }
@@ -188,5 +200,9 @@ export const POLICY_WORDING: PolicyWording = {
   supports(type, interaction) {
     const def = resourceDefinition(type);
     return !!def && def.interactions.includes(REGISTRY_INTERACTION[interaction]);
+  },
+  placement(type) {
+    const def = resourceDefinition(type);
+    return def ? placementOf(def) : undefined;
   },
 };

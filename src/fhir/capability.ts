@@ -1,20 +1,26 @@
 /** The CapabilityStatement, generated from the registry. https://hl7.org/fhir/R4/capabilitystatement.html */
-import { readFileSync } from 'node:fs';
 import { allResourceDefinitions, commonParamsOf, type ResourceDefinition, type SearchParamDef } from './registry.js';
 import type { Resource } from './types.js';
-import { schemaPath } from '../paths.js';
+import { r4Type } from './r4/definitions.js';
 import { limitsDocumentation, type ServerLimits } from './search/limits.js';
 import { tokenEndpointUrl } from './smart-configuration.js';
 import { policySummary } from '../auth/policy.js';
 import { POLICY_WORDING } from './access.js';
 
-/** The canonical URLs of R4's standard search parameters, by base type and code (many are shared: clinical-*, individual-*). */
-const STANDARD = JSON.parse(readFileSync(schemaPath('r4-search-parameters.json'), 'utf8')) as Record<string, Record<string, string>>;
-
-/** The canonical of a parameter: HMS's own definition, or R4's standard one (undefined when R4 has none of that name). */
+/**
+ * The canonical of a parameter: HMS's own definition, or R4's standard one (undefined when R4 has
+ * none of that name): the common ones are Resource-*, the others as R4's SearchParameters name
+ * them (many are shared: clinical-*, individual-*).
+ */
 export function parameterDefinition(type: string, p: SearchParamDef): string | undefined {
-  return p.definition ?? STANDARD[p.name.startsWith('_') ? 'Resource' : type]?.[p.name];
+  if (p.definition) return p.definition;
+  if (p.name === '_id' || p.name === '_lastUpdated') return `http://hl7.org/fhir/SearchParameter/Resource-${p.name.slice(1)}`;
+  return r4Type(type)?.searchParams.find((s) => s.code === p.name)?.url;
 }
+
+/** Where a type is stored, in words: a seed table of its own, or the generic store. */
+const storageText = (def: ResourceDefinition): string =>
+  (def.storageKind === 'generic' ? '[generic store]' : `[table-backed: ${def.table}]`);
 
 const has = (def: ResourceDefinition, i: string): boolean => def.interactions.includes(i as never);
 
@@ -65,7 +71,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
       resource: [...allResourceDefinitions().map((def) => ({
         type: def.type,
         profile: def.profile,
-        documentation: `${def.description}. ${policySummary(def.type, POLICY_WORDING)}`,
+        documentation: `${storageText(def)} ${def.description}. ${policySummary(def.type, POLICY_WORDING)}`,
         interaction: def.interactions.map((code) => ({ code })),
         versioning: def.versioned === false || def.kept === false ? 'no-version' : has(def, 'update') ? 'versioned-update' : 'versioned',
         readHistory: has(def, 'vread'),

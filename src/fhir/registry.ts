@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { Resource } from './types.js';
 import type { Row } from '../mappers/column-map.js';
 import type { StorageHooks, StoredResource } from '../db/resource-repository.js';
+import type { PolicyCategory } from '../auth/policy.js';
 
 export type Interaction = 'read' | 'vread' | 'update' | 'delete' | 'history-instance' | 'create' | 'search-type';
 export type SearchParamType = 'string' | 'token' | 'date' | 'reference' | 'number' | 'quantity' | 'uri' | 'special' | 'composite';
@@ -145,6 +146,13 @@ export interface WriteEffectsContext {
 
 export interface ResourceDefinition<R extends Resource = Resource> {
   type: string;
+  /**
+   * Where the type lives: 'table' (a seed table, with its own mapping) or 'generic' (the generic
+   * store, built from the R4 definitions at start; src/fhir/generic).
+   */
+  storageKind?: 'table' | 'generic';
+  /** The policy category a generic type's rules come from (src/auth/policy.ts); table-backed types have rules of their own. */
+  category?: PolicyCategory;
   /** The table searched and read (alias t in SQL). */
   table: string;
   profile: string;

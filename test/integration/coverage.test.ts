@@ -90,6 +90,8 @@ t.test('Coverage over insurance', async (t) => {
   t.test('search parameters', async (t) => {
     const patient = await makePatient(h);
     const type = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'EHCPOL' }] };
+    // the payor is a stored Organization (generic store): a reference to one that does not exist is refused
+    await h.fhir({ method: 'PUT', url: '/fhir/Organization/ins-a', payload: { resourceType: 'Organization', id: 'ins-a', name: 'A Insurance' } });
     const a = (await create(coverage(patient, { type, payor: [{ reference: 'Organization/ins-a', display: 'A Insurance' }] }))).json();
     const b = (await create(coverage(patient, { order: 2, status: 'cancelled', subscriber: { reference: `Patient/${patient}` } }))).json();
     const p = `patient=${patient}`;

@@ -98,6 +98,8 @@ t.test('MedicationRequest over prescriptions', async (t) => {
       t.equal(res.statusCode, 201, res.body);
       return [key, res.json().id] as const;
     };
+    // the medication is a stored Medication (generic store): a reference to one that does not exist is refused
+    await h.fhir({ method: 'PUT', url: '/fhir/Medication/m1', payload: { resourceType: 'Medication', id: 'm1', code: { text: 'Aspirin' } } });
     const ids = Object.fromEntries([
       await mk('a', { authoredOn: '2024-01-10', requester: { reference: `Practitioner/${doctor}` }, encounter: { reference: `Encounter/${visit}` } }),
       await mk('b', { status: 'completed', intent: 'plan', authoredOn: '2024-02-10', requester: { reference: `Practitioner/${nurse}` }, medicationCodeableConcept: { coding: [{ system: RXNORM, code: '197361' }], text: 'Amlodipine' } }),

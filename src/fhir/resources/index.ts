@@ -1,4 +1,10 @@
-/** Importing this module registers every exposed resource type. */
+/**
+ * Importing this module registers every exposed resource type: the table-backed ones (the seed
+ * tables), then every other R4 type in the generic store.
+ */
+import { defineResource, resourceDefinition } from '../registry.js';
+import { genericDefinitions } from '../generic/generic-types.js';
+
 export { PatientDefinition } from './Patient.js';
 export { PractitionerDefinition } from './Practitioner.js';
 export { PractitionerRoleDefinition } from './PractitionerRole.js';
@@ -13,3 +19,9 @@ export { InvoiceDefinition } from './Invoice.js';
 export { CoverageDefinition } from './Coverage.js';
 export { CareTeamDefinition } from './CareTeam.js';
 export { AuditEventDefinition } from './AuditEvent.js';
+
+/** Types served by routes of their own (src/api/routes/metadata.ts: the search parameters HMS defines, read-only). */
+const SERVED_APART = new Set(['SearchParameter']);
+
+// after the table-backed types: a type with a table of its own never goes to the generic store
+for (const def of genericDefinitions((type) => resourceDefinition(type) !== undefined || SERVED_APART.has(type))) defineResource(def);
