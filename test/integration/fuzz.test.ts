@@ -63,7 +63,7 @@ const BOOKKEEPING = new Set([
  */
 async function fingerprinter(db: Knex): Promise<{ take(): Promise<Map<string, string>>; tables: string[] }> {
   const tables = [...new Set([
-    ...allResourceDefinitions().map((d) => d.table), 'vitals', 'lab_results', 'care_team_members', 'resource_history', 'search_string', 'search_token',
+    ...allResourceDefinitions().map((d) => d.table), 'vitals', 'lab_results', 'care_team_members', 'resource_history', 'search_string', 'search_token', 'search_date', 'search_number', 'search_quantity',
     'patient_assignments', 'patient_assignment_windows',
   ])].filter((name) => !BOOKKEEPING.has(name));
   const perTable: [string, string[]][] = [];

@@ -211,7 +211,7 @@ t.test('Patient validation: nothing malformed is written', async (t) => {
 
   const cases: { name: string; body: unknown; status: number; expression?: string }[] = [
     { name: 'a bad date', body: patient(undefined, { birthDate: '1980-13-45' }), status: 400, expression: 'Patient.birthDate' },
-    { name: 'an impossible day', body: patient(undefined, { birthDate: '1981-02-29' }), status: 422, expression: 'Patient.birthDate' },
+    { name: 'an impossible day (R4: dates SHALL be valid dates)', body: patient(undefined, { birthDate: '1981-02-29' }), status: 400, expression: 'Patient.birthDate' },
     { name: 'a wrong type', body: patient(undefined, { active: 'yes' }), status: 400, expression: 'Patient.active' },
     { name: 'an unknown element', body: patient(undefined, { favouriteColour: 'blue' }), status: 400, expression: 'Patient.favouriteColour' },
     { name: 'a wrong resourceType', body: { ...patient(), resourceType: 'Observation' }, status: 400, expression: 'Patient.resourceType' },
