@@ -85,25 +85,68 @@ function dateCondition(q: QB, col: string, range: DateRange, kind: 'date' | 'tim
   }
 }
 
+/** An SQL condition with its bound values. */
+interface Sql { sql: string; bindings: Knex.Value[] }
+
 /**
  * One number condition on a stored (exact) value v. `eq` matches the range the search value's
  * precision implies; `ap` within 10 %; the others compare with the value itself.
  * https://hl7.org/fhir/R4/search.html#number
  */
-function numberCondition(q: QB, col: string, n: NumberValue): void {
+function numberSql(col: string, n: NumberValue): Sql {
   // a precision finer than a double holds (1.000...0001) leaves no range around the value: the value itself
   const point = n.low === n.high;
   switch (n.prefix) {
-    case 'eq': if (point) q.whereRaw(`${col} = ?`, [n.value]); else q.whereRaw(`${col} >= ? AND ${col} < ?`, [n.low, n.high]); break;
-    case 'ne': if (point) q.whereRaw(`${col} <> ?`, [n.value]); else q.whereRaw(`(${col} < ? OR ${col} >= ?)`, [n.low, n.high]); break;
-    case 'gt': case 'sa': q.whereRaw(`${col} > ?`, [n.value]); break;
-    case 'lt': case 'eb': q.whereRaw(`${col} < ?`, [n.value]); break;
-    case 'ge': q.whereRaw(`${col} >= ?`, [n.value]); break;
-    case 'le': q.whereRaw(`${col} <= ?`, [n.value]); break;
+    case 'eq': return point ? { sql: `${col} = ?`, bindings: [n.value] } : { sql: `${col} >= ? AND ${col} < ?`, bindings: [n.low, n.high] };
+    case 'ne': return point ? { sql: `${col} <> ?`, bindings: [n.value] } : { sql: `(${col} < ? OR ${col} >= ?)`, bindings: [n.low, n.high] };
+    case 'gt': case 'sa': return { sql: `${col} > ?`, bindings: [n.value] };
+    case 'lt': case 'eb': return { sql: `${col} < ?`, bindings: [n.value] };
+    case 'ge': return { sql: `${col} >= ?`, bindings: [n.value] };
+    case 'le': return { sql: `${col} <= ?`, bindings: [n.value] };
     case 'ap': {
       const d = Math.abs(n.value) * 0.1;
-      q.whereRaw(`${col} >= ? AND ${col} <= ?`, [n.value - d, n.value + d]);
-      break;
+      return { sql: `${col} >= ? AND ${col} <= ?`, bindings: [n.value - d, n.value + d] };
+    }
+  }
+}
+
+function numberCondition(q: QB, col: string, n: NumberValue): void {
+  const { sql, bindings } = numberSql(col, n);
+  q.whereRaw(sql, bindings);
+}
+
+/**
+ * One date condition on an index row (alias s) holding the range [low, high) a stored value
+ * covers, for the search range [lo, hi), as https://hl7.org/fhir/R4/search.html#prefix says for
+ * ranges:
+ *
+ * - eq: the search range contains the stored one (low >= lo, high <= hi); ne: it does not;
+ * - gt: the stored range reaches above the search range (high > hi); lt: below it (low < lo);
+ * - ge: gt or eq, which comes to high > hi or low >= lo; le: lt or eq, low < lo or high <= hi;
+ * - sa: the stored range starts at or after the search range's end (low >= hi); eb: it ends
+ *   before the search range starts (high <= lo);
+ * - ap: the ranges overlap once the search range is widened (approximate()).
+ *
+ * The first term of each is a plain comparison of low or high, implied by the rest, so the
+ * (resource_type, param, low) or (..., high) index can bound the scan.
+ */
+function dateRowSql(s: string, range: DateRange): Sql {
+  const low = `${s}.low`;
+  const high = `${s}.high`;
+  const lo = range.start.getTime();
+  const hi = range.end.getTime();
+  switch (range.prefix) {
+    case 'eq': return { sql: `${low} >= ? AND ${low} < ? AND ${high} <= ?`, bindings: [lo, hi, hi] };
+    case 'ne': return { sql: `(${low} < ? OR ${high} > ?)`, bindings: [lo, hi] };
+    case 'gt': return { sql: `${high} > ?`, bindings: [hi] };
+    case 'lt': return { sql: `${low} < ?`, bindings: [lo] };
+    case 'ge': return { sql: `${high} >= ? AND (${high} > ? OR ${low} >= ?)`, bindings: [lo, hi, lo] };
+    case 'le': return { sql: `${low} < ? AND (${low} < ? OR ${high} <= ?)`, bindings: [hi, lo, hi] };
+    case 'sa': return { sql: `${low} >= ?`, bindings: [hi] };
+    case 'eb': return { sql: `${high} <= ?`, bindings: [lo] };
+    case 'ap': {
+      const a = approximate(range);
+      return { sql: `${low} < ? AND ${high} > ?`, bindings: [a.end.getTime(), a.start.getTime()] };
     }
   }
 }
@@ -313,7 +356,8 @@ function tokenRowCondition(db: Knex, s: string, tok: TokenParam): Knex.Raw {
 
 /**
  * What one occurrence of an index parameter asks of one of the resource's index rows (alias
- * `<alias>s`): a value, a token, a reference, a chained target's id, or (:missing) any row. For
+ * `<alias>s`, in the parameter's indexTable): a string, token, reference or uri value, a date
+ * range, a number or quantity, a chained target's id, or (:missing) any row; its values ORed. For
  * :not the same condition, which no row may then meet.
  */
 function indexRowCondition(db: Knex, p: ParsedParam, def: IndexSearchParam, alias: string, scope: RowScope): Knex.Raw {
@@ -326,13 +370,82 @@ function indexRowCondition(db: Knex, p: ParsedParam, def: IndexSearchParam, alia
     ])));
   }
   if (p.missing !== undefined) return db.raw('1 = 1');
-  if (def.type === 'string') return stringCondition(db, p, `${s}.value`, `${s}.norm`, INDEX_VALUE_LENGTH);
-  if (def.type === 'reference') return inList(db, `${s}.code`, p.strings.flatMap((v) => referenceCandidates(p, v)).map((r) => `${r.type}/${r.id}`));
-  return anyOf(db, p.tokens.map((tok) => tokenRowCondition(db, s, tok)));
+  switch (def.type) {
+    case 'string': return stringCondition(db, p, `${s}.value`, `${s}.norm`, INDEX_VALUE_LENGTH);
+    case 'reference': return inList(db, `${s}.code`, p.strings.flatMap((v) => referenceCandidates(p, v)).map((r) => `${r.type}/${r.id}`));
+    case 'uri': return anyOf(db, p.strings.map((v) => uriRowCondition(db, s, v, p.modifier)));
+    case 'date': return anyOf(db, p.dates.map((range) => raw(db, dateRowSql(s, range))));
+    case 'number': return anyOf(db, p.numbers.map((n) => raw(db, numberSql(`${s}.value`, n))));
+    case 'quantity': return anyOf(db, p.numbers.map((n) => quantityRowCondition(db, s, n)));
+    default: return anyOf(db, p.tokens.map((tok) => tokenRowCondition(db, s, tok)));
+  }
 }
 
-/** The index table of a parameter: strings, or tokens and references. */
-const indexTable = (def: IndexSearchParam): string => (def.type === 'string' ? 'search_string' : 'search_token');
+const raw = (db: Knex, c: Sql): Knex.Raw => db.raw(c.sql, c.bindings);
+
+/**
+ * One quantity value on an index row: the number as numberSql compares it, and the system and
+ * the code when the search value gives them (`5.4|http://unitsofmeasure.org|mg`, `5.4||mg`: any
+ * system). Units are compared as written: no conversion between units.
+ */
+function quantityRowCondition(db: Knex, s: string, n: NumberValue): Knex.Raw {
+  const { sql, bindings } = numberSql(`${s}.value`, n);
+  const terms = [sql];
+  const values = [...bindings];
+  if (n.system !== undefined) { terms.push(`${s}.system = ?`); values.push(n.system.slice(0, INDEX_VALUE_LENGTH)); }
+  if (n.code !== undefined) { terms.push(`${s}.code = ?`); values.push(n.code.slice(0, INDEX_VALUE_LENGTH)); }
+  return db.raw(terms.join(' AND '), values);
+}
+
+/**
+ * One uri value on an index row (the URI in code, case-sensitive on both dialects): the URI
+ * itself; :below, the URIs that start with it; :above, those it starts with. The index keeps the
+ * first INDEX_VALUE_LENGTH characters of a URI, and a longer search value compares by as many.
+ * https://hl7.org/fhir/R4/search.html#uri
+ */
+function uriRowCondition(db: Knex, s: string, value: string, modifier: ParsedParam['modifier']): Knex.Raw {
+  const code = `${s}.code`;
+  const v = value.slice(0, INDEX_VALUE_LENGTH); // as index-entries.ts clips what it stores
+  const chars = dialectOf(db) === 'mysql' ? 'CHAR_LENGTH' : 'LENGTH';
+  // the bound first: the (resource_type, param, code) index narrows the scan, the SUBSTR decides
+  if (modifier === 'below') return db.raw(`${code} >= ? AND SUBSTR(${code}, 1, ?) = ?`, [v, [...v].length, v]);
+  if (modifier === 'above') return db.raw(`${code} <= ? AND ${code} = SUBSTR(?, 1, ${chars}(${code}))`, [v, v]);
+  return db.raw(`${code} = ?`, [v]);
+}
+
+/** The index table of a parameter's kind: strings; tokens, references and uris; dates; numbers; quantities. */
+export function indexTable(def: Pick<IndexSearchParam, 'type'>): string {
+  switch (def.type) {
+    case 'string': return 'search_string';
+    case 'date': return 'search_date';
+    case 'number': return 'search_number';
+    case 'quantity': return 'search_quantity';
+    default: return 'search_token';
+  }
+}
+
+/** A registry name as SQL text; names are letters, digits, '-', '_' and '.', anything else is a definition's error. */
+function sqlText(name: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`Cannot sort by the index of '${name}': not a plain name`);
+  return `'${name}'`;
+}
+
+/**
+ * The _sort expression of an index-backed parameter (without a `sort` of its own), over the
+ * resource at alias t: a correlated subquery of the resource's rows for the parameter, NULL when it
+ * has none (orderKeys puts those last). Ascending sorts by the least value, descending by the
+ * greatest (a resource with several values sorts by the one that comes first in that order):
+ * dates by their range's start ascending and its end descending, strings by the normalised value
+ * (case and accents ignored, as the search compares them), tokens, references and uris by the
+ * code, numbers and quantities by the value (whatever the unit). The type and parameter names
+ * are the registry's, written in as SQL text (SortKey.expressions are spliced, they bind nothing).
+ */
+export function indexSortExpression(type: string, def: IndexSearchParam, descending: boolean): string {
+  const column = def.type === 'date' ? (descending ? 'high' : 'low') : def.type === 'string' ? 'norm' : def.type === 'number' || def.type === 'quantity' ? 'value' : 'code';
+  const k = 'hms_sort';
+  return `(SELECT ${descending ? 'MAX' : 'MIN'}(${k}.${column}) FROM ${indexTable(def)} ${k}`
+    + ` WHERE ${k}.resource_type = ${sqlText(type)} AND ${k}.param = ${sqlText(def.name)} AND ${k}.resource_id = t.id)`;
+}
 
 /** `SELECT 1` from a parameter's index table, the rows of the resource at `alias` for that parameter (alias `<alias>s`). */
 function indexRows(db: Knex, type: string, def: IndexSearchParam, alias: string): QB {

@@ -7,12 +7,13 @@ import { resourceDefinition, searchParam, type ResourceDefinition, type SearchPa
 import { parseDateParam, type DateRange } from './dates.js';
 import { parseNumberParam, type NumberValue } from './numbers.js';
 import { characterCount } from './normalize.js';
+import { indexSortExpression } from './compile.js';
 import { codePointName, forbiddenCharacter } from '../../characters.js';
 import { DEFAULT_SEARCH_LIMITS, LIMIT_VARIABLES, MAX_CHAIN_DEPTH, type SearchLimits } from './limits.js';
 
 export type Query = Record<string, string | string[] | undefined>;
 
-export type Modifier = 'exact' | 'contains' | 'missing' | 'not';
+export type Modifier = 'exact' | 'contains' | 'missing' | 'not' | 'above' | 'below';
 
 export interface TokenParam { system?: string; code?: string; hasSystem: boolean }
 
@@ -78,6 +79,7 @@ const MODIFIERS_BY_TYPE: Record<string, Modifier[]> = {
   reference: ['missing'],
   number: ['missing'],
   quantity: ['missing'],
+  uri: ['above', 'below', 'missing'],
 };
 
 /** Values one parameter may OR together by default (each becomes a bound value in SQL); see SearchLimits.maxValues. */
@@ -351,11 +353,15 @@ export function parseSearch(def: ResourceDefinition, query: Query, opts: ParseOp
       const descending = item.startsWith('-');
       const name = descending ? item.slice(1) : item;
       const p = searchParam(def, name);
-      if (!p?.sort) {
+      // a generic type's index-backed parameter sorts by its index rows, which every resource of
+      // the type has (a seed type's rows written natively have none: its parameters name a sort)
+      const byIndex = p?.source === 'index' && def.storageKind === 'generic';
+      const expressions = p?.sort ?? (byIndex ? [indexSortExpression(def.type, p, descending)] : undefined);
+      if (!p || !expressions) {
         ignore('_sort', `Cannot sort ${def.type} by '${name}'`);
         continue;
       }
-      req.sort.push({ name, descending, expressions: p.sort, text: p.type === 'string' });
+      req.sort.push({ name, descending, expressions, text: p.type === 'string' });
     }
   }
 
