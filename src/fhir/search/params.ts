@@ -7,7 +7,7 @@ import { resourceDefinition, searchParam, type ResourceDefinition, type SearchPa
 import { parseDateParam, type DateRange } from './dates.js';
 import { parseNumberParam, type NumberValue } from './numbers.js';
 import { characterCount } from './normalize.js';
-import { indexSortExpression } from './compile.js';
+import { indexSortExpression } from './index-tables.js';
 import { codePointName, forbiddenCharacter } from '../../characters.js';
 import { DEFAULT_SEARCH_LIMITS, LIMIT_VARIABLES, MAX_CHAIN_DEPTH, type SearchLimits } from './limits.js';
 
