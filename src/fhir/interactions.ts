@@ -342,6 +342,13 @@ async function referrers(trx: Knex, type: string, id: string): Promise<string[]>
       if (other.softDelete) q.whereNull('t.deleted_at');
       for (const r of (await q) as { id: string }[]) found.push(`${other.type}/${r.id}`);
     }
+    // references held by the search index (every reference of a generic resource): the index
+    // keeps the rows of current resources only, one lookup (type, parameter, "Type/id") each
+    for (const p of other.searchParams.filter((x) => x.source === 'index' && x.type === 'reference' && x.targets?.includes(type))) {
+      if (found.length >= 3) break;
+      const rows = (await trx('search_token').where({ resource_type: other.type, param: p.name, code: `${type}/${id}` }).select('resource_id').limit(3)) as { resource_id: string }[];
+      for (const r of rows) found.push(`${other.type}/${r.resource_id}`);
+    }
   }
   return [...new Set(found)];
 }

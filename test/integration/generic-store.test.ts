@@ -33,6 +33,8 @@ t.test('the generic store', async (t) => {
     const doc = (type: string) => meta.rest[0].resource.find((r: { type: string }) => r.type === type).documentation as string;
     t.match(doc('Immunization'), /^\[generic store\]/);
     t.match(doc('Patient'), /^\[table-backed: patients\]/);
+    const openapi = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    t.ok(openapi.paths['/fhir/Immunization/{id}']?.get && openapi.paths['/fhir/Claim']?.post, 'OpenAPI documents the generic types');
   });
 
   t.test('every standard parameter the generic types offer compiles', async (t) => {
@@ -108,6 +110,18 @@ t.test('the generic store', async (t) => {
     const elsewhere = await post(immunization({ manufacturer: { reference: `${OTHER_SERVER}/Organization/1` } }));
     t.equal(elsewhere.statusCode, 201, 'a reference to another server stays as given');
     t.equal(elsewhere.json().manufacturer.reference, `${OTHER_SERVER}/Organization/1`);
+  });
+
+  t.test('a table-backed resource a generic one refers to is not removed from under it', async (t) => {
+    const condition = (await post({ resourceType: 'Condition', subject: { reference: `Patient/${patient}` }, code: { text: 'Asthma' } })).json();
+    const proc = (await post({
+      resourceType: 'Procedure', status: 'completed', subject: { reference: `Patient/${patient}` }, reasonReference: [{ reference: `Condition/${condition.id}` }],
+    })).json();
+    const refused = await h.fhir({ method: 'DELETE', url: `/fhir/Condition/${condition.id}` });
+    t.equal(refused.statusCode, 409, refused.body);
+    t.match(refused.json().issue[0].diagnostics, `Procedure/${proc.id}`);
+    t.equal((await h.fhir({ method: 'DELETE', url: `/fhir/Procedure/${proc.id}` })).statusCode, 204);
+    t.equal((await h.fhir({ method: 'DELETE', url: `/fhir/Condition/${condition.id}` })).statusCode, 204, 'once the referrer is gone');
   });
 
   t.test('a seed-backed type never goes to the generic store, whatever the path', async (t) => {
