@@ -10,8 +10,8 @@ const BENCH_DB_NAME = /^hms_bench[A-Za-z0-9_]{0,54}$/;
 
 /** In the order they run: each access scenario right after its admin scenario, so the two meet the same database. */
 export const SCENARIOS = [
-  'read', 'read-doctor', 'read-patient', 'read-system', 'search', 'search-doctor', 'search-patient', 'search-system',
-  'create', 'observation', 'everything',
+  'read', 'read-doctor', 'read-patient', 'read-system', 'generic-read', 'search', 'search-doctor', 'search-patient', 'search-system',
+  'create', 'observation', 'generic-search', 'everything',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -32,7 +32,17 @@ export const ACCESS_SCENARIOS: Partial<Record<ScenarioName, { base: 'read' | 'se
   'search-system': { base: 'search', as: 'system' },
 };
 /** Scenarios measured again at every data scale (their latency must not grow with the data). */
-export const SCALED_SCENARIOS: readonly ScenarioName[] = ['observation', 'everything'];
+export const SCALED_SCENARIOS: readonly ScenarioName[] = ['observation', 'generic-search', 'everything'];
+
+/**
+ * The generic store's scenarios: a read by id of a generic type (Immunization), which must do at
+ * least as well against its floor as the seed types' read (the read scenario of the same run),
+ * and a search by patient and date, whose p50 may grow by GENERIC_SEARCH_GROWTH at most from the
+ * smallest to the largest scale.
+ */
+export const GENERIC_SEARCH_GROWTH = 1.3;
+/** The generic search asks for a patient's Immunizations of the last GENERIC_SEARCH_DAYS days (the seed spreads 3 over 9 years). */
+export const GENERIC_SEARCH_DAYS = Math.round(4.5 * 365);
 
 export interface BenchConfig {
   /** mysql://... URL of the bench database (what HMS gets as DATABASE_URL). */

@@ -12,6 +12,12 @@
  *                                  with their vitals / lab_results rows (20, by id)
  *   GET  /floor/everything/:id     the patient row, its rows in every clinical and financial
  *                                  table, and the users they refer to
+ *   GET  /floor/immunization/:id   SELECT resource FROM fhir_resources (the generic store) by primary key:
+ *                                  the JSON as stored
+ *   GET  /floor/immunization?patient=&date=
+ *                                  a patient's Immunizations with a date range reaching on or past the
+ *                                  date (YYYY-MM-DD): search_token (patient) joined with
+ *                                  fhir_resources, search_date in an EXISTS, 20 by id (index order)
  *   GET  /health                   SELECT 1
  *
  * Environment: FLOOR_PORT, FLOOR_DATABASE_URL (mysql://...), FLOOR_POOL.
@@ -83,6 +89,32 @@ app.get<{ Querystring: { patient?: string; code?: string; date?: string } }>('/f
     [patient, code, date],
   );
   return rows.slice(0, 20);
+});
+
+app.get<{ Params: { id: string } }>('/floor/immunization/:id', async (request, reply) => {
+  const [rows] = await pool.query<RowDataPacket[]>("SELECT resource FROM fhir_resources WHERE resource_type = 'Immunization' AND id = ?", [request.params.id]);
+  if (!rows[0]) return reply.code(404).send({ error: 'not found' });
+  return reply.type('application/json').send(String(rows[0].resource));
+});
+
+const DAY_MS = 86_400_000;
+
+// HMS's `date=ge<day>` on an index row's range [low, high): high >= day start AND (high > day end OR low >= day start).
+// Ordered by the token row's resource_id (= r.id): the index lookup's own order, so MariaDB needs
+// no temporary table (ORDER BY r.id sorted the rows with their LONGTEXT in an on-disk temporary table).
+const IMMUNIZATION_SEARCH = `SELECT r.id, r.resource FROM search_token p
+  JOIN fhir_resources r ON r.resource_type = p.resource_type AND r.id = p.resource_id
+  WHERE p.resource_type = 'Immunization' AND p.param = 'patient' AND p.code = ? AND r.deleted_at IS NULL
+    AND EXISTS (SELECT 1 FROM search_date d WHERE d.resource_type = 'Immunization' AND d.param = 'date' AND d.resource_id = r.id
+      AND d.high >= ? AND (d.high > ? OR d.low >= ?))
+  ORDER BY p.resource_id LIMIT 21`;
+
+app.get<{ Querystring: { patient?: string; date?: string } }>('/floor/immunization', async (request, reply) => {
+  const { patient, date } = request.query;
+  const lo = Date.parse(`${date ?? ''}T00:00:00Z`);
+  if (!patient || !Number.isFinite(lo)) return reply.code(400).send({ error: 'patient and date (YYYY-MM-DD) are required' });
+  const [rows] = await pool.query<RowDataPacket[]>(IMMUNIZATION_SEARCH, [`Patient/${patient}`, lo, lo + DAY_MS, lo]);
+  return reply.type('application/json').send(`[${rows.slice(0, 20).map((r) => String(r.resource)).join(',')}]`);
 });
 
 const COMPARTMENT_TABLES = ['appointments', 'visits', 'medical_conditions', 'prescriptions', 'billing', 'insurance'];

@@ -25,6 +25,10 @@ export interface ScenarioInputs {
   ids: string[];
   /** The observation scenario: a LOINC code and the date observations are searched from. */
   observation: { code: string; since: string };
+  /** Seeded Immunizations (generic store) to read by id. */
+  immunizationIds?: string[];
+  /** The generic search: Immunizations of a patient since this date (YYYY-MM-DD). */
+  immunizationSince?: string;
   /** Family-name prefixes of seeded patients to search for. */
   prefixes: string[];
   /** Bearer token of an HMS admin session. */
@@ -61,6 +65,21 @@ export function scenarioRequests(name: ScenarioName, inputs: ScenarioInputs): Re
       return {
         hms: { method: 'GET', headers: hmsHeaders, path: () => `/fhir/Observation?patient=${any(inputs.ids)}&code=${encodeURIComponent(`http://loinc.org|${code}`)}&date=ge${since}` },
         floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/observation?patient=${any(inputs.ids)}&code=${code}&date=${since}` },
+      };
+    }
+    case 'generic-read': {
+      const ids = inputs.immunizationIds ?? [];
+      if (!ids.length) throw new Error('scenario generic-read needs seeded Immunizations (reseed with BENCH_RESET=1)');
+      return {
+        hms: { method: 'GET', headers: hmsHeaders, path: () => `/fhir/Immunization/${any(ids)}` },
+        floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/immunization/${any(ids)}` },
+      };
+    }
+    case 'generic-search': {
+      const since = inputs.immunizationSince ?? '2000-01-01';
+      return {
+        hms: { method: 'GET', headers: hmsHeaders, path: () => `/fhir/Immunization?patient=${any(inputs.ids)}&date=ge${since}` },
+        floor: { method: 'GET', headers: floorHeaders, path: () => `/floor/immunization?patient=${any(inputs.ids)}&date=${since}` },
       };
     }
     case 'everything':

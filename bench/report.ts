@@ -32,6 +32,8 @@ export interface BenchResults {
   scaling: ScaleGrowth[];
   target: { scenario: 'read'; minRatio: number; ratio?: number; met?: boolean };
   accessTarget?: { minRatioToAdmin: number; met: boolean };
+  /** The generic store: generic-read's ratio against the read ratio of the same run; generic-search's p50 growth. */
+  genericTargets?: { read: { minRatio?: number; ratio?: number; met?: boolean }; search: { maxGrowth: number; growth?: number; met?: boolean } };
   problems: string[];
   /** Conditions that make the figures less trustworthy (e.g. other processes using CPU). */
   warnings: string[];

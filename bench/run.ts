@@ -5,14 +5,15 @@
  *   1. create/migrate the bench database (hms_bench), seed N patients with their records (`hms seed`)
  *   2. create an admin and a session token
  *   3. run `hms migrate`, start `hms serve` and the floor as child processes on free ports
- *   4. for each scenario (read, search, create, observation, everything): warm up, then measure
+ *   4. for each scenario (read, generic-read, search, create, observation, generic-search, everything): warm up, then measure
  *      HMS and the floor; then for each larger scale (BENCH_SCALES, e.g. 10 = 10 x N patients)
- *      seed up to it and measure the scaled scenarios (observation, everything) again
- *   5. print the table, write bench/results/latest.json, exit 1 if read ratio < target or any non-2xx
+ *      seed up to it and measure the scaled scenarios (observation, generic-search, everything) again
+ *   5. print the table, write bench/results/latest.json, exit 1 if read ratio < target, generic-read ratio
+ *      < read ratio, generic-search p50 growth > x1.3, or any non-2xx
  *
  * Environment: DATABASE_URL (mysql://root@127.0.0.1:3306/hms_bench), REDIS_URL, BENCH_PATIENTS (10000),
  * BENCH_DURATION (10 s), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (10), BENCH_POOL (10),
- * BENCH_SCENARIOS (read,search,create,observation,everything), BENCH_SCALES (1,10), BENCH_RESET (drop and reseed),
+ * BENCH_SCENARIOS (read,...,generic-read,...,generic-search,everything), BENCH_SCALES (1,10), BENCH_RESET (drop and reseed),
  * BENCH_PROFILE (CPU-profile HMS), BENCH_READ_TARGET (0.5).
  */
 import { execFileSync } from 'node:child_process';
@@ -25,9 +26,9 @@ import type { Knex } from 'knex';
 import { createAdmin } from '../src/auth/admin.js';
 import { startSession } from '../src/auth/sessions.js';
 import { packageVersion } from '../src/version.js';
-import { ACCESS_SCENARIOS, BenchConfigError, loadBenchConfig, SCALED_SCENARIOS, type BenchConfig, type ScenarioName } from './config.js';
+import { ACCESS_SCENARIOS, BenchConfigError, GENERIC_SEARCH_DAYS, GENERIC_SEARCH_GROWTH, loadBenchConfig, SCALED_SCENARIOS, type BenchConfig, type ScenarioName } from './config.js';
 import { askers, refreshSystemToken, type Askers } from './askers.js';
-import { ensureDatabase, familyPrefixes, openMigrated, purgeLoadLeftovers, seededCount, seededIds, seedTo, type SeedStats } from './seed.js';
+import { ensureDatabase, familyPrefixes, openMigrated, purgeLoadLeftovers, seededCount, seededIds, seededImmunizationIds, seedTo, type SeedStats } from './seed.js';
 import { databaseServerPid, freePort, logErrorCounts, machineBusySeconds, runNode, startServer, type ChildServer } from './processes.js';
 import { measure, scenarioRequests, STATUS_COUNTERS, warmUp, type LoadRequest, type Side, type StatusCounters } from './measure.js';
 import { accessTable, detailsTable, growthTable, resultsTable, scaleGrowth, writeResults, type BenchResults, type ScenarioResult } from './report.js';
@@ -62,6 +63,9 @@ async function seedUpTo(db: Knex, target: number): Promise<SeedStats | undefined
   if (stats) {
     log(`Seeded ${stats.patients} patients in ${stats.seconds.toFixed(1)} s: ${stats.rows} rows + ${stats.indexRows} search index rows, ` +
       `${stats.rowsPerSecond.toFixed(0)} rows/s (${Object.entries(stats.byTable).map(([t, n]) => `${t} ${n}`).join(', ')})`);
+    const g = stats.generic;
+    log(`  of which the generic store: ${Object.entries(g.byType).map(([t, n]) => `${n} ${t}`).join(', ')}: ${g.rows} rows + ${g.indexRows} index rows ` +
+      `in ${g.seconds.toFixed(1)} s, ${((g.rows + g.indexRows) / g.seconds).toFixed(0)} rows/s (${Object.entries(g.byTable).map(([t, n]) => `${t} ${n}`).join(', ')})`);
   }
   return stats;
 }
@@ -76,9 +80,9 @@ async function prepareData(cfg: BenchConfig): Promise<{ db: Knex; seed?: SeedSta
   return { db, seed: await seedUpTo(db, cfg.patients) };
 }
 
-/** n patient ids picked at random among all seeded ones. */
-async function sampleIds(db: Knex, n: number): Promise<string[]> {
-  const all = await seededIds(db, Number.MAX_SAFE_INTEGER);
+/** n patient ids picked at random among all seeded ones (or among `all` when given). */
+async function sampleIds(db: Knex, n: number, from?: string[]): Promise<string[]> {
+  const all = from ?? await seededIds(db, Number.MAX_SAFE_INTEGER);
   for (let i = all.length - 1; i > 0; i--) { const j = Math.floor(Math.random() * (i + 1)); [all[i], all[j]] = [all[j]!, all[i]!]; }
   return all.slice(0, n);
 }
@@ -120,12 +124,17 @@ async function main(): Promise<number> {
   // 1-3: data, admin, token
   const { db, seed } = await prepareData(cfg);
   let ids: string[];
+  let immunizationIds: string[];
   let token: string;
   let userId: string;
   const seeds: SeedStats[] = seed ? [seed] : [];
   try {
     ids = await sampleIds(db, cfg.patients);
     if (ids.length < cfg.patients) throw new Error(`expected ${cfg.patients} seeded patient ids, found ${ids.length}; rerun with BENCH_RESET=1`);
+    immunizationIds = await sampleIds(db, cfg.patients, await seededImmunizationIds(db));
+    if (cfg.scenarios.some((s) => s.startsWith('generic-')) && immunizationIds.length === 0) {
+      throw new Error('the bench database holds no seeded Immunizations (seeded before the generic store): rerun with BENCH_RESET=1');
+    }
     userId = await createAdmin(db, {
       email: `bench-${Date.now()}-${randomBytes(3).toString('hex')}@bench.example.org`,
       password: randomBytes(18).toString('base64url'),
@@ -140,6 +149,7 @@ async function main(): Promise<number> {
   const others: Askers | undefined = cfg.scenarios.some((s) => ACCESS_SCENARIOS[s]) ? await askers(db) : undefined;
   const prefixes = familyPrefixes();
   const observation = { code: '8867-4', since: new Date(Date.now() - 400 * 86_400_000).toISOString().slice(0, 10) };
+  const immunizationSince = new Date(Date.now() - GENERIC_SEARCH_DAYS * 86_400_000).toISOString().slice(0, 10);
 
   const status = await mysql.createConnection({ ...cfg.server, database: cfg.database });
   const [versionRows] = await status.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
@@ -199,6 +209,15 @@ async function main(): Promise<number> {
     await smoke('floor read', `${servers.floor.url}/floor/patient/${ids[0]}`, {}, (b) => (b as { id?: string }).id === ids[0]);
     await smoke('HMS search', `${servers.hms.url}/fhir/Patient?name=${prefixes[0]}`, auth, (b) => ((b as { entry?: unknown[] }).entry?.length ?? 0) > 0);
     await smoke('floor search', `${servers.floor.url}/floor/patient?name=${prefixes[0]}`, {}, (b) => Array.isArray(b) && b.length > 0);
+    if (cfg.scenarios.some((s) => s.startsWith('generic-'))) {
+      const imm = immunizationIds[0]!;
+      await smoke('HMS generic read', `${servers.hms.url}/fhir/Immunization/${imm}`, auth, (b) => (b as { id?: string }).id === imm);
+      await smoke('floor generic read', `${servers.floor.url}/floor/immunization/${imm}`, {}, (b) => (b as { id?: string }).id === imm);
+      const withOne = (await db('fhir_resources').where({ resource_type: 'Immunization', id: imm }).first('patient_id')) as { patient_id: string };
+      const q = `patient=${withOne.patient_id}&date=ge1900-01-01`;
+      await smoke('HMS generic search', `${servers.hms.url}/fhir/Immunization?${q}`, auth, (b) => ((b as { entry?: unknown[] }).entry?.length ?? 0) === 3);
+      await smoke('floor generic search', `${servers.floor.url}/floor/immunization?patient=${withOne.patient_id}&date=1900-01-01`, {}, (b) => Array.isArray(b) && b.length === 3);
+    }
     if (others) {
       for (const [as, a] of Object.entries(others.inputs)) {
         await smoke(`HMS read as ${as}`, `${servers.hms.url}/fhir/Patient/${a.ids[0]}`, { authorization: `Bearer ${a.token}`, accept: 'application/fhir+json' }, (b) => (b as { id?: string }).id === a.ids[0]);
@@ -218,13 +237,14 @@ async function main(): Promise<number> {
         const more = await seedUpTo(db, cfg.patients * scale);
         if (more) seeds.push(more);
         ids = await sampleIds(db, cfg.patients);
+        immunizationIds = await sampleIds(db, cfg.patients, await seededImmunizationIds(db));
         // seeding takes longer than the session's idle timeout: a fresh session for the next measurements
         token = await startSession(db, userId, { ttlSeconds: 4 * 3600, userAgent: 'hms-bench' });
       }
       const access = ACCESS_SCENARIOS[scenario];
       // a system token lives at most 300 s: a fresh one for each measurement
       if (access?.as === 'system' && others) await refreshSystemToken(db, others);
-      const requests = scenarioRequests(scenario, { ids, prefixes, token, observation, askers: others?.inputs });
+      const requests = scenarioRequests(scenario, { ids, prefixes, token, observation, immunizationIds, immunizationSince, askers: others?.inputs });
       const bySide = {} as Record<Side, ScenarioResult['hms']>;
       // an access scenario has the floor of its base scenario, measured in this run
       const baseFloor = access ? results.find((r) => r.scenario === access.base && r.scale === scale)?.floor : undefined;
@@ -233,7 +253,7 @@ async function main(): Promise<number> {
         const server = servers[side]!;
         const request: LoadRequest = requests[side];
         const opts = { url: server.url, connections: cfg.connections, duration: cfg.duration, request, serverPid: server.pid, databasePid: dbPid, status: statusCounters };
-        process.stdout.write(`${scenario.padEnd(11)} x${String(scale).padEnd(3)} ${side.padEnd(5)} ... `);
+        process.stdout.write(`${scenario.padEnd(14)} x${String(scale).padEnd(3)} ${side.padEnd(5)} ... `);
         await warmUp(opts, cfg.warmup);
         const m = await measure(opts);
         bySide[side] = m;
@@ -272,6 +292,13 @@ async function main(): Promise<number> {
   const met = read ? read.ratio >= cfg.readTarget : undefined;
   const accessMissed = results.filter((r) => r.vsAdmin !== undefined && r.vsAdmin < cfg.accessTarget);
   for (const r of accessMissed) problems.push(`${r.scenario}: ${(r.vsAdmin! * 100).toFixed(0)} % of the admin's throughput, below the access target ${(cfg.accessTarget * 100).toFixed(0)} %`);
+  // the generic store's targets: its read against the floor at least as good as the seed types' read; its search flat
+  const genericRead = results.find((r) => r.scenario === 'generic-read');
+  const genericReadMet = genericRead && read ? genericRead.ratio >= read.ratio : undefined;
+  if (genericReadMet === false) problems.push(`generic-read ratio ${genericRead!.ratio.toFixed(2)} is below the read ratio ${read!.ratio.toFixed(2)} of the same run`);
+  const genericGrowth = growth.find((g) => g.scenario === 'generic-search')?.at.at(-1);
+  const genericSearchMet = genericGrowth ? genericGrowth.growth <= GENERIC_SEARCH_GROWTH : undefined;
+  if (genericSearchMet === false) problems.push(`generic-search p50 grew x${genericGrowth!.growth.toFixed(2)} up to ${genericGrowth!.patients} patients, above x${GENERIC_SEARCH_GROWTH}`);
   const verdict = problems.length === 0 && met !== false ? 'pass' : 'fail';
   const out: BenchResults = {
     date: new Date().toISOString(),
@@ -284,6 +311,10 @@ async function main(): Promise<number> {
     scaling: growth,
     target: { scenario: 'read', minRatio: cfg.readTarget, ratio: read?.ratio, met },
     accessTarget: { minRatioToAdmin: cfg.accessTarget, met: accessMissed.length === 0 },
+    genericTargets: {
+      read: { minRatio: read?.ratio, ratio: genericRead?.ratio, met: genericReadMet },
+      search: { maxGrowth: GENERIC_SEARCH_GROWTH, growth: genericGrowth?.growth, met: genericSearchMet },
+    },
     problems,
     warnings,
     verdict,
@@ -313,6 +344,8 @@ async function main(): Promise<number> {
   log(`\nResults written to ${file}`);
   for (const w of warnings) log(`WARNING: ${w}`);
   for (const p of problems) log(`PROBLEM: ${p}`);
+  if (genericRead && read) log(`generic-read ratio ${genericRead.ratio.toFixed(2)} ${genericReadMet ? '>=' : '<'} read ratio ${read.ratio.toFixed(2)} (target: >=)`);
+  if (genericGrowth) log(`generic-search p50 growth x${genericGrowth.growth.toFixed(2)} up to ${genericGrowth.patients} patients (target: <= x${GENERIC_SEARCH_GROWTH})`);
   if (read) {
     log(`Verdict: ${verdict.toUpperCase()}: read ratio ${read.ratio.toFixed(2)} ${met ? '>=' : '<'} target ${cfg.readTarget}` +
       (problems.length ? `, and ${problems.length} problem(s) above` : ''));

@@ -1,7 +1,8 @@
 /**
  * The bench database: created (or dropped and recreated) on its own, migrated, and seeded by
  * `hms seed`'s code (src/db/seed): patients with ~50 observations, 5 encounters, 3 conditions,
- * 2 prescriptions, 2 invoices, a coverage and an appointment each, from a deterministic
+ * 2 prescriptions, 2 invoices, a coverage and an appointment each, and in the generic store
+ * 3 Immunizations, 2 Procedures, an AllergyIntolerance and a Claim, from a deterministic
  * generator, so every run sees the same data.
  */
 import type { Knex } from 'knex';
@@ -66,6 +67,11 @@ export async function seededCount(db: Knex): Promise<number> {
 export async function seededIds(db: Knex, n: number): Promise<string[]> {
   const rows = (await db('patients').whereNot('last_name', LOADTEST_FAMILY).orderBy('id').limit(n).select('id')) as { id: string }[];
   return rows.map((r) => r.id);
+}
+
+/** Ids of every seeded Immunization (generic store). */
+export async function seededImmunizationIds(db: Knex): Promise<string[]> {
+  return (await db('fhir_resources').where({ resource_type: 'Immunization' }).whereNull('deleted_at').pluck('id')) as string[];
 }
 
 /** Seeds patients (with their records, `hms seed`) until the database holds `target` of them. */

@@ -3,9 +3,10 @@
  * be found by search (index rows included) and come back in $everything.
  */
 import t from 'tap';
-import { testApp } from '../helpers/app.js';
+import { testApp, type TestApp } from '../helpers/app.js';
 import { seedDatabase } from '../../src/db/seed/seed-all.js';
 import { validateResource } from '../../src/fhir/validate.js';
+import { CVX, IMMUNIZATION_YEARS } from '../../src/db/seed/generate.js';
 
 interface Entry { resource: { resourceType: string; id: string }; search?: { mode: string } }
 
@@ -43,7 +44,7 @@ t.test('seeded patients read, search and $everything through the API', async (t)
   t.equal(everything.statusCode, 200, everything.body);
   const counts: Record<string, number> = {};
   for (const e of everything.json().entry as Entry[]) if (e.search?.mode === 'match') counts[e.resource.resourceType] = (counts[e.resource.resourceType] ?? 0) + 1;
-  t.match(counts, { Patient: 1, Encounter: 5, Condition: 3, MedicationRequest: 2, Invoice: 2, Coverage: 1, Appointment: 1 });
+  t.match(counts, { Patient: 1, Encounter: 5, Condition: 3, MedicationRequest: 2, Invoice: 2, Coverage: 1, Appointment: 1, Immunization: 3, Procedure: 2, AllergyIntolerance: 1, Claim: 1 });
   t.ok((counts.Observation ?? 0) >= 45, `${counts.Observation} observations`);
 
   // every seeded resource reads as valid FHIR: read each type's first one by id
@@ -70,4 +71,89 @@ t.test('seeding again after patients were deleted books no doctor twice', async 
   const appointments = (await h.db('appointments').whereIn('doctor_id', seededDoctors).select('doctor_id', 'appointment_date', 'appointment_time')) as Record<string, string>[];
   const slots = new Set(appointments.map((a) => `${a.doctor_id} ${a.appointment_date} ${a.appointment_time}`));
   t.equal(slots.size, appointments.length, 'no doctor is double-booked');
+});
+
+const INDEX_TABLES = ['search_string', 'search_token', 'search_date', 'search_number', 'search_quantity'];
+
+/** A resource's index rows in every index table, without their ids, sorted: comparable between two resources. */
+async function indexOf(db: TestApp['db'], type: string, id: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const table of INDEX_TABLES) {
+    const rows = (await db(table).where({ resource_type: type, resource_id: id })) as Record<string, unknown>[];
+    for (const { id: _rowId, resource_id: _id, ...rest } of rows) {
+      out.push(`${table} ${JSON.stringify(Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'number' || typeof v === 'bigint' ? String(v) : v]).sort()))}`);
+    }
+  }
+  return out.sort();
+}
+
+t.test('seeded generic-store resources read, search, and are stored and indexed as an API create stores them', async (t) => {
+  const h = await testApp(t);
+  const now = Date.UTC(2026, 5, 15, 12);
+  const stats = await seedDatabase(h.db, { patients: 4, batch: 3, now });
+  t.same(stats.generic.byType, { Immunization: 12, Procedure: 8, AllergyIntolerance: 4, Claim: 4 }, 'per patient: 3 Immunizations, 2 Procedures, an AllergyIntolerance and a Claim');
+  t.equal(stats.byTable.fhir_resources, 28);
+  t.equal(stats.byTable.resource_history, 28, 'a version 1 for each');
+  t.ok(stats.generic.indexRows > 28 * 3, `${stats.generic.indexRows} index rows`);
+  t.ok((stats.generic.byTable.search_date ?? 0) >= 28, 'date index rows');
+
+  // a patient of this run (a shared database holds others): its resources carry this run's fixed time
+  const patient = String((await h.db('fhir_resources').where({ resource_type: 'Immunization', created_at: '2026-06-15 12:00:00' }).orderBy('id').first('patient_id')).patient_id);
+  const stored = (await h.db('fhir_resources').where({ patient_id: patient }).orderBy('resource_type').orderBy('id')) as Record<string, unknown>[];
+  t.same([...new Set(stored.map((r) => r.resource_type))], ['AllergyIntolerance', 'Claim', 'Immunization', 'Procedure'], 'patient_id is the compartment patient of every type');
+  t.equal(stored.length, 7);
+
+  // each reads back over the API as valid FHIR, with version 1 and its history
+  for (const row of stored) {
+    const url = `/fhir/${String(row.resource_type)}/${String(row.id)}`;
+    const read = await h.fhir({ method: 'GET', url });
+    if (read.statusCode !== 200) { t.fail(`${url}: ${read.statusCode} ${read.body}`); continue; }
+    const body = read.json();
+    t.equal(body.meta?.versionId, '1');
+    t.equal(body.meta?.lastUpdated, '2026-06-15T12:00:00Z');
+    try { validateResource(body.resourceType, body); } catch (err) { t.fail(`${url} is not valid FHIR: ${JSON.stringify((err as { issues?: unknown }).issues ?? String(err))}`); }
+    const history = await h.fhir({ method: 'GET', url: `${url}/_history` });
+    t.equal(history.statusCode, 200);
+    t.equal(history.json().entry?.length, 1, `${url}: one version`);
+  }
+
+  // search: by patient, and by patient and date
+  const immunizations = stored.filter((r) => r.resource_type === 'Immunization').map((r) => JSON.parse(String(r.resource)) as { id: string; occurrenceDateTime: string; vaccineCode: { coding: { system: string; code: string }[] } });
+  t.equal(immunizations.length, 3);
+  const from = now - IMMUNIZATION_YEARS * 365 * 86_400_000;
+  for (const i of immunizations) {
+    t.ok(Date.parse(i.occurrenceDateTime) >= from && Date.parse(i.occurrenceDateTime) <= now, `${i.occurrenceDateTime} within the last ${IMMUNIZATION_YEARS} years`);
+    t.equal(i.vaccineCode.coding[0]!.system, CVX);
+  }
+  const ids = async (url: string): Promise<string[]> => {
+    const res = await h.fhir({ method: 'GET', url });
+    if (res.statusCode !== 200) t.fail(`${url}: ${res.statusCode} ${res.body}`);
+    return ((res.json().entry ?? []) as Entry[]).filter((e) => e.search?.mode === 'match').map((e) => e.resource.id).sort();
+  };
+  t.same(await ids(`/fhir/Immunization?patient=${patient}`), immunizations.map((i) => i.id).sort(), 'Immunization?patient=X finds its 3');
+  t.same(await ids(`/fhir/Immunization?patient=Patient/${patient}`), immunizations.map((i) => i.id).sort());
+  const dates = immunizations.map((i) => i.occurrenceDateTime).sort();
+  const since = dates[1]!.slice(0, 10);
+  const expected = immunizations.filter((i) => i.occurrenceDateTime.slice(0, 10) >= since).map((i) => i.id).sort();
+  t.equal(expected.length, 2, 'the date splits them');
+  t.same(await ids(`/fhir/Immunization?patient=${patient}&date=ge${since}`), expected, 'Immunization?patient=X&date=ge... finds those on or after the day');
+  t.same(await ids(`/fhir/Immunization?patient=${patient}&date=ge${new Date(now + 86_400_000).toISOString().slice(0, 10)}`), [], 'none after today');
+  const code = immunizations[0]!.vaccineCode.coding[0]!.code;
+  t.ok((await ids(`/fhir/Immunization?patient=${patient}&vaccine-code=${CVX}|${code}`)).includes(immunizations[0]!.id), 'vaccine-code');
+  t.equal((await ids(`/fhir/Procedure?subject=Patient/${patient}&date=ge1900-01-01`)).length, 2, 'Procedure by subject and performed date');
+  t.equal((await ids(`/fhir/AllergyIntolerance?patient=${patient}`)).length, 1);
+  t.equal((await ids(`/fhir/Claim?patient=${patient}`)).length, 1);
+
+  // the seed writes what the API's create writes for the same resource: the same row and index
+  for (const row of stored) {
+    const type = String(row.resource_type);
+    const { id: _id, meta: _meta, ...body } = JSON.parse(String(row.resource)) as Record<string, unknown>;
+    const created = await h.fhir({ method: 'POST', url: `/fhir/${type}`, payload: body });
+    if (created.statusCode !== 201) { t.fail(`${type} create: ${created.statusCode} ${created.body}`); continue; }
+    const newId = String(created.json().id);
+    const api = (await h.db('fhir_resources').where({ resource_type: type, id: newId }).first()) as Record<string, unknown>;
+    t.equal(api.patient_id, row.patient_id, `${type}: the same patient_id`);
+    t.same({ ...JSON.parse(String(api.resource)), id: 'x' }, { ...JSON.parse(String(row.resource)), id: 'x' }, `${type}: the same stored JSON`);
+    t.same(await indexOf(h.db, type, String(row.id)), await indexOf(h.db, type, newId), `${type}: the same index rows`);
+  }
 });

@@ -1,7 +1,8 @@
 /**
  * Deterministic synthetic clinical data for `hms seed`: the rows of one patient in every seed
  * table (patients, visits, vitals, lab_results, medical_conditions, prescriptions, billing,
- * insurance, appointments), from a seeded PRNG so every run produces the same data. Pure.
+ * insurance, appointments) and its resources of the generic store (Immunization, Procedure,
+ * AllergyIntolerance, Claim), from seeded PRNGs so every run produces the same data. Pure.
  */
 import { v7 as uuidv7 } from 'uuid';
 
@@ -153,4 +154,98 @@ export function staffRows(doctors: number, nurses: number, now: number): Row[] {
     status: 'active', version_id: 1, created_at: stamp, updated_at: stamp,
   });
   return [...Array.from({ length: doctors }, (_, n) => user('doctor', n)), ...Array.from({ length: nurses }, (_, n) => user('nurse', n))];
+}
+
+/** A resource of a type the generic store holds (fhir_resources), as a client would POST it, with its id. */
+export type GenericResource = { resourceType: string; id: string } & Record<string, unknown>;
+
+/** The code system of CDC's vaccine codes. */
+export const CVX = 'http://hl7.org/fhir/sid/cvx';
+const SNOMED = 'http://snomed.info/sct';
+const ACT_SITE = 'http://terminology.hl7.org/CodeSystem/v3-ActSite';
+const VACCINES: [code: string, display: string][] = [['140', 'Influenza, seasonal, injectable, preservative free'],
+  ['208', 'SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, 30 mcg/0.3mL dose'], ['115', 'Tdap'],
+  ['133', 'Pneumococcal conjugate PCV 13'], ['43', 'Hepatitis B vaccine, adult dosage'], ['187', 'Zoster vaccine recombinant'],
+  ['62', 'HPV, quadrivalent'], ['03', 'MMR']];
+const PROCEDURES: [code: string, display: string, minutes: number][] = [['73761001', 'Colonoscopy', 45], ['71651007', 'Mammography', 20],
+  ['117015009', 'Throat culture', 10], ['430193006', 'Medication reconciliation', 15], ['274804006', 'Evaluation of uterine fundal height', 10],
+  ['76601001', 'Intramuscular injection', 5]];
+const ALLERGIES: [code: string, display: string, category: string][] = [['91936005', 'Allergy to penicillin', 'medication'],
+  ['300913006', 'Shellfish allergy', 'food'], ['418689008', 'Allergy to grass pollen', 'environment'],
+  ['232350006', 'House dust mite allergy', 'environment'], ['419474003', 'Allergy to mould', 'environment'], ['91935009', 'Allergy to peanuts', 'food']];
+/** Vaccinations lie within the last IMMUNIZATION_YEARS years (the first one furthest back). */
+export const IMMUNIZATION_YEARS = 9;
+const iso = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
+/**
+ * The generic-store resources of seeded patient number i, from the patient's own rows (its id,
+ * visits, doctor and coverage) and a PRNG of its own, so the seed tables' rows do not change:
+ * 3 Immunizations (CVX, one every ~3 years over the last 9), 2 Procedures (SNOMED, with a
+ * performedPeriod, at two of its visits), 1 AllergyIntolerance and 1 Claim (for its last visit,
+ * on its coverage). References are relative (Patient/..., Practitioner/..., Encounter/...).
+ */
+export function genericResources(i: number, rows: PatientRows, staff: Staff, now: number): GenericResource[] {
+  const rnd = prng(Math.imul(i + 1, 0x85ebca6b) ^ 0x5bd1e995);
+  const patient = rows.patients![0]!;
+  const subject = { reference: `Patient/${String(patient.id)}` };
+  const doctor = { reference: `Practitioner/${String(patient.primary_doctor_id)}` };
+  const visits = rows.visits ?? [];
+  const visitAt = (v: Row): number => Date.parse(`${String(v.visit_date)}T${String(v.visit_time)}Z`);
+  const out: GenericResource[] = [];
+  const span = IMMUNIZATION_YEARS * 365 * DAY;
+  for (let k = 0; k < 3; k++) {
+    // k-th third of the span, counted back from now
+    const at = now - span + Math.floor((k + rnd()) * (span / 3));
+    const [code, display] = VACCINES[(i + k * 3) % VACCINES.length]!;
+    out.push({
+      resourceType: 'Immunization', id: uuidv7(), status: 'completed',
+      vaccineCode: { coding: [{ system: CVX, code, display }], text: display },
+      patient: subject, occurrenceDateTime: iso(at), recorded: iso(at), primarySource: true,
+      lotNumber: `LOT${String(Math.floor(rnd() * 1e6)).padStart(6, '0')}`,
+      site: { coding: [rnd() < 0.5 ? { system: ACT_SITE, code: 'LA', display: 'left arm' } : { system: ACT_SITE, code: 'RA', display: 'right arm' }] },
+      route: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', code: 'IM', display: 'Injection, intramuscular' }] },
+      performer: [{ actor: { reference: `Practitioner/${pick(rnd, staff.nurses)}` } }],
+    });
+  }
+  for (let k = 0; k < 2; k++) {
+    const visit = visits[(k * 2 + Math.floor(rnd() * 2)) % visits.length];
+    const [code, display, minutes] = PROCEDURES[(i + k) % PROCEDURES.length]!;
+    const start = visit ? visitAt(visit) + 15 * 60_000 : now - Math.floor(rnd() * 1000) * DAY;
+    out.push({
+      resourceType: 'Procedure', id: uuidv7(), status: 'completed',
+      code: { coding: [{ system: SNOMED, code, display }], text: display },
+      subject, ...(visit ? { encounter: { reference: `Encounter/${String(visit.id)}` } } : {}),
+      performedPeriod: { start: iso(start), end: iso(start + minutes * 60_000) },
+      performer: [{ actor: visit ? { reference: `Practitioner/${String(visit.doctor_id)}` } : doctor }],
+    });
+  }
+  const [acode, adisplay, category] = pick(rnd, ALLERGIES);
+  const first = visits[0];
+  out.push({
+    resourceType: 'AllergyIntolerance', id: uuidv7(),
+    clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
+    verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'confirmed' }] },
+    type: 'allergy', category: [category], criticality: rnd() < 0.2 ? 'high' : 'low',
+    code: { coding: [{ system: SNOMED, code: acode, display: adisplay }], text: adisplay },
+    patient: subject, recordedDate: first ? iso(visitAt(first)) : iso(now), recorder: doctor,
+  });
+  const last = visits[visits.length - 1];
+  const coverage = rows.insurance?.[0];
+  const amount = between(rnd, 80, 400, 2);
+  const billed = last ? visitAt(last) : now;
+  out.push({
+    resourceType: 'Claim', id: uuidv7(), status: 'active',
+    type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/claim-type', code: 'professional' }] },
+    use: 'claim', patient: subject, billablePeriod: { start: iso(billed), end: iso(billed + 3600_000) }, created: iso(billed + DAY),
+    provider: last ? { reference: `Practitioner/${String(last.doctor_id)}` } : doctor,
+    priority: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/processpriority', code: 'normal' }] },
+    insurance: [{ sequence: 1, focal: true, coverage: coverage ? { reference: `Coverage/${String(coverage.id)}` } : { display: 'Self-pay' } }],
+    item: [{
+      sequence: 1, productOrService: { coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '99213', display: 'Office visit' }] },
+      ...(last ? { encounter: [{ reference: `Encounter/${String(last.id)}` }] } : {}),
+      servicedDate: new Date(billed).toISOString().slice(0, 10), net: { value: amount, currency: 'USD' },
+    }],
+    total: { value: amount, currency: 'USD' },
+  });
+  return out;
 }

@@ -4,13 +4,22 @@
  * written this way are "native": they read through the same mappers as rows of any other
  * writer. Afterwards the search index rows of the new resources are computed from the resources
  * they read as, so index-backed search parameters find them.
+ *
+ * Each patient also gets resources of the generic store (3 Immunizations, 2 Procedures, an
+ * AllergyIntolerance and a Claim: generate.ts genericResources). They are written as the API's
+ * create writes them, batched: a fhir_resources row from the type's definition (toRow: the JSON
+ * and the compartment's patient_id), version 1 in resource_history (with meta) and the index rows
+ * indexEntries gives for the resource (strings, tokens, dates, numbers, quantities).
  */
 import type { Knex } from 'knex';
-import { patientRows, staffRows, type Row } from './generate.js';
+import '../../fhir/resources/index.js';
+import { genericResources, patientRows, staffRows, type GenericResource, type Row } from './generate.js';
 import { dialectOf } from '../dialect.js';
 import { insertRows, readMany, type IndexEntries, type StoredResource } from '../resource-repository.js';
-import { allResourceDefinitions } from '../../fhir/registry.js';
-import { present } from '../../fhir/resource-view.js';
+import { allResourceDefinitions, resourceDefinition } from '../../fhir/registry.js';
+import { present, withMeta } from '../../fhir/resource-view.js';
+import type { Resource } from '../../fhir/types.js';
+import { sqlToInstant } from '../../mappers/datatypes.js';
 import { indexEntries } from '../../fhir/search/index-entries.js';
 
 /** Tables in foreign-key order. */
@@ -28,7 +37,19 @@ export interface SeedOptions {
   derive?: (rows: Record<string, Row[]>) => Record<string, Row[]>;
 }
 
-export interface SeedStats { patients: number; rows: number; indexRows: number; seconds: number; rowsPerSecond: number; byTable: Record<string, number> }
+export interface SeedStats {
+  patients: number;
+  rows: number;
+  indexRows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  byTable: Record<string, number>;
+  /**
+   * The generic-store part (included in the figures above): resources by type, rows by table (its
+   * index rows included), rows, index rows, and the seconds spent building and writing them.
+   */
+  generic: { byType: Record<string, number>; byTable: Record<string, number>; rows: number; indexRows: number; seconds: number };
+}
 
 /** The seeded doctors and nurses (created on first use). */
 async function staff(db: Knex, now: number): Promise<{ doctors: string[]; nurses: string[]; created: number }> {
@@ -71,6 +92,35 @@ async function indexNative(db: Knex, idsByTable: Record<string, string[]>): Prom
   return n;
 }
 
+/** The search index tables and which part of indexEntries' answer each holds. */
+const INDEX_TABLES = [['search_string', 'strings'], ['search_token', 'tokens'], ['search_date', 'dates'], ['search_number', 'numbers'], ['search_quantity', 'quantities']] as const;
+
+/**
+ * Writes generic-store resources as createResource does, in multi-row INSERTs: the fhir_resources
+ * row (the definition's toRow), version 1 in resource_history (the resource with meta, method
+ * POST) and the index rows of indexEntries(def, resource). Returns the rows written, by table.
+ */
+async function insertGeneric(trx: Knex, resources: GenericResource[], stamp: string): Promise<Record<string, number>> {
+  const lastUpdated = sqlToInstant(stamp)!;
+  const rows: Row[] = [];
+  const history: Row[] = [];
+  const index: Record<string, Row[]> = Object.fromEntries(INDEX_TABLES.map(([table]) => [table, []]));
+  for (const resource of resources) {
+    const def = resourceDefinition(resource.resourceType);
+    if (!def || def.storageKind !== 'generic') throw new Error(`${resource.resourceType} is not a type of the generic store`);
+    const id = resource.id;
+    const r = resource as unknown as Resource;
+    rows.push({ ...def.toRow(r, { id, now: stamp }), id, version_id: 1, created_at: stamp, updated_at: stamp });
+    history.push({ resource_type: def.type, resource_id: id, version_id: 1, method: 'POST', recorded_at: stamp, recorded_by: null, resource: JSON.stringify(withMeta(r, 1, lastUpdated)) });
+    const entries = indexEntries(def, r);
+    for (const [table, part] of INDEX_TABLES) for (const e of entries[part] ?? []) index[table]!.push({ resource_type: def.type, resource_id: id, ...e });
+  }
+  await insertRows(trx, 'fhir_resources', rows);
+  await insertRows(trx, 'resource_history', history);
+  for (const [table] of INDEX_TABLES) await insertRows(trx, table, index[table]!);
+  return { fhir_resources: rows.length, resource_history: history.length, ...Object.fromEntries(INDEX_TABLES.map(([table]) => [table, index[table]!.length])) };
+}
+
 /**
  * The number of the next seeded patient: after every patient there is, and after the highest
  * number a seeded patient still holds (its email ends .<n>@example.org). Counting alone is not
@@ -99,11 +149,16 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
   const byTable: Record<string, number> = { users: team.created };
   let rows = team.created;
   let indexRows = 0;
+  const stamp = new Date(now).toISOString().slice(0, 19).replace('T', ' ');
+  const generic: SeedStats['generic'] = { byType: {}, byTable: {}, rows: 0, indexRows: 0, seconds: 0 };
   for (let from = first; from < first + opts.patients; from += batch) {
     const to = Math.min(from + batch, first + opts.patients);
     const tables: Record<string, Row[]> = Object.fromEntries(TABLES.map((t) => [t, []]));
+    const resources: GenericResource[] = [];
     for (let i = from; i < to; i++) {
-      for (const [table, list] of Object.entries(patientRows(i, team, now))) tables[table]!.push(...list);
+      const own = patientRows(i, team, now);
+      for (const [table, list] of Object.entries(own)) tables[table]!.push(...list);
+      resources.push(...genericResources(i, own, team, now));
     }
     const derived = opts.derive?.(tables) ?? {};
     const order = [...TABLES, ...Object.keys(derived)];
@@ -113,7 +168,17 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
       if (mysql) await trx.raw('SET foreign_key_checks = 0, unique_checks = 0');
       try {
         for (const table of order) await insertRows(trx, table, all[table] ?? []);
-        return await indexNative(trx, Object.fromEntries(order.map((t) => [t, (all[t] ?? []).map((r) => String(r.id))])));
+        const indexed = await indexNative(trx, Object.fromEntries(order.map((t) => [t, (all[t] ?? []).map((r) => String(r.id))])));
+        const started = process.hrtime.bigint();
+        const written = await insertGeneric(trx, resources, stamp);
+        generic.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+        for (const [table, n] of Object.entries(written)) {
+          generic.byTable[table] = (generic.byTable[table] ?? 0) + n;
+          if (table.startsWith('search_')) generic.indexRows += n;
+          else { byTable[table] = (byTable[table] ?? 0) + n; generic.rows += n; rows += n; }
+        }
+        for (const r of resources) generic.byType[r.resourceType] = (generic.byType[r.resourceType] ?? 0) + 1;
+        return indexed + Object.entries(written).filter(([t]) => t.startsWith('search_')).reduce((a, [, n]) => a + n, 0);
       } finally {
         if (mysql) await trx.raw('SET foreign_key_checks = 1, unique_checks = 1');
       }
@@ -125,5 +190,5 @@ export async function seed(db: Knex, opts: SeedOptions): Promise<SeedStats> {
     opts.progress?.(to - first, rows + indexRows);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { patients: opts.patients, rows, indexRows, seconds, rowsPerSecond: (rows + indexRows) / seconds, byTable };
+  return { patients: opts.patients, rows, indexRows, seconds, rowsPerSecond: (rows + indexRows) / seconds, byTable, generic };
 }
