@@ -18,12 +18,15 @@ export async function up(knex: Knex): Promise<void> {
   const mysql = dialectOf(knex) === 'mysql';
   await createSeedTable(knex, 'fhir_resources', (t) => {
     t.string('resource_type', 64).notNullable();
-    binaryCollation(knex, t.string('id', 36).notNullable());
+    // the collation of every other id column (seed tables, the search index): joins with the index
+    // compare like with like and use its indexes; exact case is the reads' BINARY narrowing
+    // (whereExactIds), and ids that differ only in case cannot both exist, as in the seed tables
+    t.string('id', 36).notNullable();
     t.integer('version_id').notNullable().defaultTo(1);
     timestampColumn(t, 'created_at').nullable();
     timestampColumn(t, 'updated_at').nullable();
     timestampColumn(t, 'deleted_at').nullable();
-    binaryCollation(knex, t.string('patient_id', 36).nullable());
+    t.string('patient_id', 36).nullable();
     if (mysql) t.specificType('resource', 'LONGTEXT NOT NULL');
     else t.text('resource').notNullable();
     t.primary(['resource_type', 'id']);

@@ -7,6 +7,7 @@ import type { webcrypto } from 'node:crypto';
 import { importJWK, type JSONWebKeySet, type JWK } from 'jose';
 import { badRequest } from '../fhir/outcome.js';
 import { formatScope, grantScopes, parseScopes, PERMISSIONS } from './scopes.js';
+import { namedScopeOnly } from '../fhir/access.js';
 
 /** The algorithms a client may sign its assertions with (SMART Backend Services). */
 export const ASSERTION_ALGORITHMS = ['RS384', 'ES384'] as const;
@@ -27,8 +28,14 @@ export function checkAllowedScopes(scope: string, knownTypes: ReadonlySet<string
   const strange = scopes.filter((s) => s.type !== '*' && !knownTypes.has(s.type)).map(formatScope);
   if (strange.length) throw badRequest(`Scopes for resource types this server does not serve: ${strange.join(' ')}`, 'scope');
   if (!scopes.length) throw badRequest('scope must name at least one scope', 'scope');
-  // intersecting with everything merges duplicates and spells v1 forms the v2 way
-  const merged = grantScopes(scopes, [{ type: '*', permissions: new Set(PERMISSIONS) }]);
+  // intersecting with everything merges duplicates and spells v1 forms the v2 way; a named scope on a
+  // type only named scopes reach (restricted) is kept as it is, never folded into system/*
+  const everything = new Set(PERMISSIONS);
+  const named = scopes.filter((s) => s.type !== '*' && namedScopeOnly(s.type));
+  const merged = [
+    ...grantScopes(scopes.filter((s) => !named.includes(s)), [{ type: '*', permissions: everything }]),
+    ...grantScopes(named, named.map((s) => ({ type: s.type, permissions: everything })), namedScopeOnly),
+  ].sort((a, b) => (a.type === b.type ? 0 : a.type === '*' ? -1 : b.type === '*' ? 1 : a.type < b.type ? -1 : 1));
   return merged.map(formatScope).join(' ');
 }
 

@@ -57,8 +57,11 @@ export function formatScope(s: SystemScope): string {
 /**
  * The scopes to grant: each requested scope narrowed to what the allowed ones permit for its type
  * (a requested `*` takes the types the allowed scopes name). Merged per type, v2 spelling.
+ * `namedOnly` types (the restricted generic types: docs/security.md) are reached only through a
+ * scope that names them: an allowed `*` does not grant a named scope on one, and a named scope on
+ * one is never folded into `*`.
  */
-export function grantScopes(requested: SystemScope[], allowed: SystemScope[]): SystemScope[] {
+export function grantScopes(requested: SystemScope[], allowed: SystemScope[], namedOnly: (type: string) => boolean = () => false): SystemScope[] {
   const byType = new Map<string, Set<Permission>>();
   const add = (type: string, perms: Iterable<Permission>): void => {
     const set = byType.get(type) ?? new Set<Permission>();
@@ -68,6 +71,7 @@ export function grantScopes(requested: SystemScope[], allowed: SystemScope[]): S
   for (const r of requested) {
     for (const a of allowed) {
       if (r.type !== '*' && a.type !== '*' && r.type !== a.type) continue;
+      if (r.type !== '*' && a.type === '*' && namedOnly(r.type)) continue;
       const type = r.type === '*' ? a.type : r.type;
       add(type, [...r.permissions].filter((p) => a.permissions.has(p)));
     }
@@ -76,7 +80,7 @@ export function grantScopes(requested: SystemScope[], allowed: SystemScope[]): S
   const wildcard = byType.get('*');
   const out: SystemScope[] = [];
   for (const [type, permissions] of byType) {
-    if (type !== '*' && wildcard && [...permissions].every((p) => wildcard.has(p))) continue;
+    if (type !== '*' && wildcard && !namedOnly(type) && [...permissions].every((p) => wildcard.has(p))) continue;
     out.push({ type, permissions });
   }
   return out.sort((a, b) => (a.type === b.type ? 0 : a.type === '*' ? -1 : b.type === '*' ? 1 : a.type < b.type ? -1 : 1));

@@ -33,6 +33,12 @@ export function placementOf(def: ResourceDefinition): CategoryPlacement | undefi
   return def.category ? { category: def.category, patientScoped: !!def.patientColumn } : undefined;
 }
 
+/** Whether a system reaches a type only through a scope that names it (a restricted generic type). */
+export function namedScopeOnly(type: string): boolean {
+  const def = resourceDefinition(type);
+  return !!def && needsNamedScope(type, placementOf(def));
+}
+
 /** The values a narrowing binds (placeholders when a statement is built once and reused). */
 export interface NarrowValues extends AssignmentValues {
   patientId: unknown;

@@ -70,9 +70,9 @@ export async function missing(ctx: FhirContext, def: ResourceDefinition, rule: R
 export async function visibleIds(ctx: FhirContext, db: Knex, type: string, ids: string[]): Promise<Set<string>> {
   const def = resourceDefinition(type);
   if (!def || ids.length === 0) return new Set();
-  // a patient's data, or a generic type whose category governs who may know of it (a restricted
-  // Binary or Group is not named into another resource by someone who could not read it)
-  const rule = def.patientColumn || def.category ? ctx.access.rule(def, 'read') : { reach: 'all' as const };
+  // a patient's data is named only by who may read it; anything else (staff, the directory, a
+  // Device) by any writer, as a reference to an existing resource
+  const rule = def.patientColumn ? ctx.access.rule(def, 'read') : { reach: 'all' as const };
   if (!rule) return new Set();
   return existingIds(db, def.table, ids, { softDelete: def.softDelete, where: def.rowFilter, narrow: (q) => ctx.access.narrow(db, q, def, rule) });
 }

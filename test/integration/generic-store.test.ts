@@ -91,6 +91,17 @@ t.test('the generic store', async (t) => {
     t.equal((await h.fhir({ method: 'GET', url: `/fhir/Location/${id}` })).statusCode, 200, 'deleting one type leaves the other');
   });
 
+  t.test('ids are exact: another case is another id, refused where the database cannot hold both', async (t) => {
+    const id = `Case${unique()}`;
+    t.equal((await h.fhir({ method: 'PUT', url: `/fhir/Organization/${id}`, payload: { resourceType: 'Organization', id, name: 'Upper' } })).statusCode, 201);
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Organization/${id.toLowerCase()}` })).statusCode, 404, 'a read is exact');
+    const lower = id.toLowerCase();
+    const other = await h.fhir({ method: 'PUT', url: `/fhir/Organization/${lower}`, payload: { resourceType: 'Organization', id: lower, name: 'Lower' } });
+    // SQLite compares ids exactly; MariaDB's collation (the seed tables' own) cannot hold both
+    if (process.env.DATABASE_URL) t.equal(other.statusCode, 409, other.body); else t.equal(other.statusCode, 201);
+    t.equal((await h.fhir({ method: 'GET', url: `/fhir/Organization/${id}` })).json().name, 'Upper', 'the first is untouched');
+  });
+
   t.test('conditional create', async (t) => {
     const identifier = [{ system: 'urn:hms:test', value: unique() }];
     const criteria = `identifier=urn:hms:test|${identifier[0]!.value}`;
@@ -128,6 +139,25 @@ t.test('the generic store', async (t) => {
     const wrong = await h.fhir({ method: 'POST', url: '/fhir/Immunization', payload: { resourceType: 'Patient' } });
     t.equal(wrong.statusCode, 400);
     t.equal(await rows('Patient'), 0);
+  });
+
+  t.test('canonical references and quantity units are found as written', async (t) => {
+    const tag = unique();
+    const typed = `http://example.org/fhir/Questionnaire/q${tag}`;
+    const untyped = `http://example.org/questionnaires/phq-9-${tag}`;
+    const qr = async (questionnaire: string) => (await post({ resourceType: 'QuestionnaireResponse', status: 'completed', questionnaire, subject: { reference: `Patient/${patient}` } })).json().id as string;
+    const a = await qr(typed);
+    const b = await qr(untyped);
+    const ids = async (q: string) => ((await h.fhir({ method: 'GET', url: `/fhir/${q}` })).json().entry ?? []).map((e: { resource: { id: string } }) => e.resource.id);
+    t.same(await ids(`QuestionnaireResponse?questionnaire=${encodeURIComponent(typed)}`), [a]);
+    t.same(await ids(`QuestionnaireResponse?questionnaire=${encodeURIComponent(untyped)}`), [b]);
+    const charge = (await post({
+      resourceType: 'ChargeItem', status: 'billable', code: { text: 'Aspirin' }, subject: { reference: `Patient/${patient}` },
+      quantity: { value: 2, unit: `tablets${tag}`, system: 'http://unitsofmeasure.org', code: '{tbl}' },
+    })).json().id as string;
+    t.ok((await ids(`ChargeItem?subject=${patient}&quantity=2||tablets${tag}`)).includes(charge), 'by its unit');
+    t.ok((await ids(`ChargeItem?subject=${patient}&quantity=2|http://unitsofmeasure.org|{tbl}`)).includes(charge), 'by its code');
+    t.notOk((await ids(`ChargeItem?subject=${patient}&quantity=2|http://unitsofmeasure.org|tablets${tag}`)).includes(charge), 'the unit is no UCUM code');
   });
 
   t.test('search, includes across both kinds of storage, $everything', async (t) => {

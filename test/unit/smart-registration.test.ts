@@ -43,3 +43,19 @@ t.test('parseScope does not take Object.prototype names for v1 permissions', asy
   t.equal(parseScope('system/Patient.constructor'), undefined);
   t.strictSame([...parseScope('system/Patient.write')!.permissions], ['c', 'u', 'd']);
 });
+
+t.test('restricted generic types are reached only through scopes that name them', async (t) => {
+  await import('../../src/fhir/resources/index.js');
+  const { grantScopes, parseScopes, formatScope } = await import('../../src/auth/scopes.js');
+  const { namedScopeOnly } = await import('../../src/fhir/access.js');
+  const types = new Set(['Patient', 'Binary', 'Immunization']);
+  t.ok(namedScopeOnly('Binary') && !namedScopeOnly('Immunization') && !namedScopeOnly('Patient'));
+  t.equal(checkAllowedScopes('system/*.rs system/Binary.rs', types), 'system/*.rs system/Binary.rs', 'registration keeps the named scope beside *');
+  t.equal(checkAllowedScopes('system/*.rs system/Patient.rs', types), 'system/*.rs', 'an ordinary named scope folds into *');
+  const grant = (requested: string, allowed: string) =>
+    grantScopes(parseScopes(requested).scopes, parseScopes(allowed).scopes, namedScopeOnly).map(formatScope).join(' ');
+  t.equal(grant('system/Binary.rs', 'system/*.rs'), '', 'an allowed * does not grant a named scope on a restricted type');
+  t.equal(grant('system/Immunization.rs', 'system/*.rs'), 'system/Immunization.rs');
+  t.equal(grant('system/Binary.r', 'system/*.rs system/Binary.rs'), 'system/Binary.r', 'the named allowance grants it');
+  t.equal(grant('system/*.rs', 'system/*.rs system/Binary.rs'), 'system/*.rs system/Binary.rs', 'a requested * keeps the named allowance');
+});

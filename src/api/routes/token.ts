@@ -12,6 +12,7 @@ import {
 import { jwksUrlAllowlist } from '../../auth/client-registration.js';
 import { issueClientToken } from '../../auth/client-tokens.js';
 import { formatScope, grantScopes, parseScopes } from '../../auth/scopes.js';
+import { namedScopeOnly } from '../../fhir/access.js';
 import { purgeExpiredClientRows } from '../../db/client-token-repository.js';
 import { auditRequest } from '../plugins/authenticate.js';
 import { requestTokenUrl } from './smart-configuration.js';
@@ -149,7 +150,7 @@ export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
 
     const allowed = parseScopes(client.scope).scopes;
     const requested = requestedScope === undefined ? allowed : parseScopes(requestedScope).scopes;
-    const granted = grantScopes(requested, allowed);
+    const granted = grantScopes(requested, allowed, namedScopeOnly);
     if (!granted.length) {
       throw new TokenError(400, 'invalid_scope', 'None of the requested scopes is allowed for this client', 'no allowed scope requested', client.id);
     }

@@ -173,16 +173,22 @@ function numberValues(type: string | undefined, d: unknown, out: IndexValue[]): 
   if (n !== undefined) out.push(n);
 }
 
-function quantity(d: unknown): QuantityIndexValue | undefined {
-  if (!isObject(d)) return undefined;
+/**
+ * A quantity as indexed: its value with its system and code (the unit when there is no code);
+ * when it has both a code and a different human unit, a second entry with the unit and no system,
+ * so that `value||unit` finds it too (R4: the code of a quantity search matches the code or the unit).
+ */
+function quantities(d: unknown): QuantityIndexValue[] {
+  if (!isObject(d)) return [];
   const value = toNumber(d.value);
-  if (value === undefined) return undefined;
+  if (value === undefined) return [];
   const q: QuantityIndexValue = { value };
   const system = str(d.system);
   const code = str(d.code) ?? str(d.unit);
   if (system) q.system = system;
   if (code) q.code = code;
-  return q;
+  const unit = str(d.unit);
+  return unit && code && unit !== code ? [q, { value, code: unit }] : [q];
 }
 
 function quantityValues(type: string | undefined, d: unknown, out: IndexValue[]): void {
@@ -195,10 +201,10 @@ function quantityValues(type: string | undefined, d: unknown, out: IndexValue[])
     return;
   }
   if (type === 'Range') { // its bounds, each a quantity (as HAPI does)
-    for (const b of [d.low, d.high]) { const q = quantity(b); if (q) out.push(q); }
+    for (const b of [d.low, d.high]) out.push(...quantities(b));
     return;
   }
-  if (type && QUANTITY_TYPES.has(type)) { const q = quantity(d); if (q) out.push(q); }
+  if (type && QUANTITY_TYPES.has(type)) out.push(...quantities(d));
   // SampledData (Observation value-quantity) has no single value: nothing
 }
 

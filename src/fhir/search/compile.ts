@@ -183,6 +183,20 @@ function referenceCandidates(p: ParsedParam, value: string): ReferenceValue[] {
   return targets.map((type) => ({ type, id: value }));
 }
 
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
+/**
+ * The index codes a reference search value matches: `Type/id` for a reference (as references
+ * are indexed), and, for an absolute URI, the URI as written too: canonical references
+ * (QuestionnaireResponse.questionnaire, instantiatesCanonical ...) and references to other
+ * servers are indexed as given. An absolute URI that names no `Type/id` matches only as written.
+ */
+function indexedReferenceCodes(p: ParsedParam, value: string): string[] {
+  if (!ABSOLUTE_URI.test(value)) return referenceCandidates(p, value).map((r) => `${r.type}/${r.id}`);
+  const typed = TYPED_REFERENCE.test(value) ? referenceCandidates(p, value).map((r) => `${r.type}/${r.id}`) : [];
+  return [...new Set([...typed, value])];
+}
+
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
 function whereIn(q: QB, col: string, values: unknown[], not = false): void {
@@ -373,7 +387,7 @@ function indexRowCondition(db: Knex, p: ParsedParam, def: IndexSearchParam, alia
   if (p.missing !== undefined) return db.raw('1 = 1');
   switch (def.type) {
     case 'string': return stringCondition(db, p, `${s}.value`, `${s}.norm`, INDEX_VALUE_LENGTH);
-    case 'reference': return inList(db, `${s}.code`, p.strings.flatMap((v) => referenceCandidates(p, v)).map((r) => `${r.type}/${r.id}`));
+    case 'reference': return inList(db, `${s}.code`, p.strings.flatMap((v) => indexedReferenceCodes(p, v)));
     case 'uri': return anyOf(db, p.strings.map((v) => uriRowCondition(db, s, v, p.modifier)));
     case 'date': return anyOf(db, p.dates.map((range) => raw(db, dateRowSql(s, range))));
     case 'number': return anyOf(db, p.numbers.map((n) => raw(db, numberSql(`${s}.value`, n))));
