@@ -33,36 +33,32 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['patient_id', 'resource_type'], indexName(knex, 'fhir_resources', 'idx_patient'));
     t.index(['resource_type', 'updated_at'], indexName(knex, 'fhir_resources', 'idx_type_updated'));
   });
-  await createSeedTable(knex, 'search_date', (t) => {
-    t.bigIncrements('id');
-    t.string('resource_type', 64).notNullable();
-    t.string('resource_id', 36).notNullable();
-    t.string('param', 64).notNullable();
+  await indexTable(knex, 'search_date', (t) => {
     t.bigInteger('low').notNullable();
     t.bigInteger('high').notNullable();
-    t.index(['resource_type', 'param', 'low', 'resource_id'], indexName(knex, 'search_date', 'idx_low'));
-    t.index(['resource_type', 'param', 'high', 'resource_id'], indexName(knex, 'search_date', 'idx_high'));
-    t.index(['resource_id', 'param'], indexName(knex, 'search_date', 'idx_resource'));
-  });
-  await createSeedTable(knex, 'search_number', (t) => {
-    t.bigIncrements('id');
-    t.string('resource_type', 64).notNullable();
-    t.string('resource_id', 36).notNullable();
-    t.string('param', 64).notNullable();
-    t.double('value').notNullable();
-    t.index(['resource_type', 'param', 'value', 'resource_id'], indexName(knex, 'search_number', 'idx_lookup'));
-    t.index(['resource_id', 'param'], indexName(knex, 'search_number', 'idx_resource'));
-  });
-  await createSeedTable(knex, 'search_quantity', (t) => {
-    t.bigIncrements('id');
-    t.string('resource_type', 64).notNullable();
-    t.string('resource_id', 36).notNullable();
-    t.string('param', 64).notNullable();
+  }, [['low', 'idx_low'], ['high', 'idx_high']]);
+  await indexTable(knex, 'search_number', (t) => { t.double('value').notNullable(); }, [['value', 'idx_lookup']]);
+  await indexTable(knex, 'search_quantity', (t) => {
     t.double('value').notNullable();
     binaryCollation(knex, t.string('system', 255).nullable());
     binaryCollation(knex, t.string('code', 255).nullable());
-    t.index(['resource_type', 'param', 'value', 'resource_id'], indexName(knex, 'search_quantity', 'idx_lookup'));
-    t.index(['resource_id', 'param'], indexName(knex, 'search_quantity', 'idx_resource'));
+  }, [['value', 'idx_lookup']]);
+}
+
+/**
+ * A search index table: the resource (type, id) and parameter of each row, its value columns, an
+ * index per value column leading with (type, parameter) for lookups, and one by resource for the
+ * rewrite of a resource's rows at each write.
+ */
+async function indexTable(knex: Knex, name: string, values: (t: Knex.CreateTableBuilder) => void, lookups: [string, string][]): Promise<void> {
+  await createSeedTable(knex, name, (t) => {
+    t.bigIncrements('id');
+    t.string('resource_type', 64).notNullable();
+    t.string('resource_id', 36).notNullable();
+    t.string('param', 64).notNullable();
+    values(t);
+    for (const [column, index] of lookups) t.index(['resource_type', 'param', column, 'resource_id'], indexName(knex, name, index));
+    t.index(['resource_id', 'param'], indexName(knex, name, 'idx_resource'));
   });
 }
 

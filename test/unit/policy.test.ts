@@ -119,20 +119,17 @@ t.test('the rules the issue states for each category', async (t) => {
   const all = (role: Role, p: CategoryPlacement, is: PolicyInteraction[], want: string, what: string) => {
     for (const i of is) t.equal(reach(role, p, i), want, `${what}: ${role} ${i} ${want}`);
   };
-  const clinical = at('clinical', true);
-  all('doctor', clinical, [...READS, ...WRITES], 'assigned', 'clinical');
-  all('nurse', clinical, READS, 'assigned', 'clinical');
-  all('nurse', clinical, WRITES, 'none', 'clinical');
-  all('patient', clinical, READS, 'own', 'clinical');
-  all('patient', clinical, WRITES, 'none', 'clinical');
-  all('finance', clinical, [...READS, ...WRITES], 'none', 'clinical');
-  const financial = at('financial', true);
-  all('finance', financial, [...READS, ...WRITES], 'all', 'financial');
-  all('doctor', financial, READS, 'assigned', 'financial');
-  all('doctor', financial, WRITES, 'none', 'financial');
-  all('patient', financial, READS, 'own', 'financial');
-  all('patient', financial, WRITES, 'none', 'financial');
-  all('nurse', financial, [...READS, ...WRITES], 'none', 'financial');
+  // role: [reads, writes] per category in the compartment, as the issue states them
+  const stated: [PolicyCategory, Role, string, string][] = [
+    ['clinical', 'doctor', 'assigned', 'assigned'], ['clinical', 'nurse', 'assigned', 'none'],
+    ['clinical', 'patient', 'own', 'none'], ['clinical', 'finance', 'none', 'none'],
+    ['financial', 'finance', 'all', 'all'], ['financial', 'doctor', 'assigned', 'none'],
+    ['financial', 'patient', 'own', 'none'], ['financial', 'nurse', 'none', 'none'],
+  ];
+  for (const [category, role, readReach, writeReach] of stated) {
+    all(role, at(category, true), READS, readReach, category);
+    all(role, at(category, true), WRITES, writeReach, category);
+  }
   const unnamed = at('financial', false);
   all('finance', unnamed, [...READS, ...WRITES], 'all', 'financial naming no patient');
   for (const role of ['doctor', 'nurse', 'patient'] as const) all(role, unnamed, [...READS, ...WRITES], 'none', 'financial naming no patient');
