@@ -7,7 +7,7 @@
  * - an absolute URL; when it starts with this server's base it is a relative one in disguise.
  * Anything else that looks relative (`Encounter/`, `Practitioner/' OR 1=1 --`) is malformed.
  */
-import { isR4ResourceType } from './r4-schema.js';
+import { isR4ResourceType } from './r4/json-schema.js';
 
 export type ReferenceShape =
   | { kind: 'relative'; type: string; id: string; version?: string }

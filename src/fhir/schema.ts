@@ -1,5 +1,5 @@
 /**
- * The R4 (4.0.1) JSON Schema of r4-schema.ts made to check what it means. As published it lets much invalid FHIR through,
+ * The R4 (4.0.1) JSON Schema of r4/json-schema.ts made to check what it means. As published it lets much invalid FHIR through,
  * because JSON Schema keywords only apply to values of their own kind:
  * - complex types and resources have `properties` but no `type: object`, so `extension: [5]`,
  *   `meta: "meta"` and a singleton sent as an array (`managingOrganization: [{...}]`) pass;
@@ -18,7 +18,7 @@
  * choice of each [x] element is allowed, and datatypes' required primitives (and ext-1) are checked.
  */
 import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
-import { readR4Schema, isR4ResourceType, r4Corrections } from './r4-schema.js';
+import { readR4Schema, isR4ResourceType, r4Corrections } from './r4/json-schema.js';
 import { narrativeProblem } from './narrative.js';
 import { referenceShape } from './references.js';
 

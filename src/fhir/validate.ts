@@ -6,7 +6,7 @@
 import type { ErrorObject } from 'ajv';
 import { FhirError, type Issue } from './outcome.js';
 import { BEYOND_RANGE, definesPath, hasPrimitive, resourceValidator } from './schema.js';
-import { isR4ResourceType } from './r4-schema.js';
+import { isR4ResourceType } from './r4/json-schema.js';
 import { r4Type } from './r4/definitions.js';
 import { findReferences, referenceShape } from './references.js';
 import { codePointName, forbiddenCharacter, isSurrogate } from '../characters.js';

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateResource, requiredPrimitives } from '../../src/fhir/validate.js';
 import { resourceValidator } from '../../src/fhir/schema.js';
-import { applyCorrections, r4Corrections, r4ResourceTypes, readR4Schema, readR4Schema400, type R4Schema } from '../../src/fhir/r4-schema.js';
+import { applyCorrections, r4Corrections, r4ResourceTypes, readR4Schema, readR4Schema400, type R4Schema } from '../../src/fhir/r4/json-schema.js';
 import { FhirError } from '../../src/fhir/outcome.js';
 import { testApp } from '../helpers/app.js';
 

@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cachedDerivation, packageFile, readJson } from './package-data.js';
-import { isR4ResourceType } from '../r4-schema.js';
+import { isR4ResourceType } from './json-schema.js';
 
 /** Bump when the derivation changes: cached results of an older one are ignored. */
 const DERIVATION = 1;

@@ -20,7 +20,7 @@
  * under node_modules/.cache/hms, keyed by the package's version and CORRECTIONS.
  */
 import { createRequire } from 'node:module';
-import { cachedDerivation, packageFile, readJson } from './r4/package-data.js';
+import { cachedDerivation, packageFile, readJson } from './package-data.js';
 
 export interface R4Schema {
   definitions: Record<string, Record<string, unknown>>;
