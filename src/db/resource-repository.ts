@@ -55,9 +55,14 @@ export interface IndexEntries {
   quantities?: { param: string; value: number; system: string | null; code: string | null }[];
 }
 
-/** The search index tables: every type's strings and tokens, and (indexAll) dates, numbers and quantities. */
-const BASIC_INDEX = ['search_string', 'search_token'] as const;
-const FULL_INDEX = [...BASIC_INDEX, 'search_date', 'search_number', 'search_quantity'] as const;
+/**
+ * The search index tables and the part of IndexEntries each holds: every type's strings and
+ * tokens, and (indexAll) dates, numbers and quantities.
+ */
+export const INDEX_TABLES = [
+  ['search_string', 'strings'], ['search_token', 'tokens'], ['search_date', 'dates'], ['search_number', 'numbers'], ['search_quantity', 'quantities'],
+] as const;
+const BASIC_INDEX = INDEX_TABLES.slice(0, 2);
 
 export interface StoredResource {
   row: Row;
@@ -254,15 +259,14 @@ async function executePrepared(db: Knex, sql: string, values: unknown[]): Promis
 }
 
 async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: IndexEntries | undefined, fresh = false): Promise<void> {
-  const tables = spec.indexAll ? FULL_INDEX : BASIC_INDEX;
+  const tables = spec.indexAll ? INDEX_TABLES : BASIC_INDEX;
   if (!fresh) {
     // a new id has no index rows; skipping the DELETE also spares InnoDB a gap lock on the id range
-    for (const table of tables) await trx(table).where({ resource_type: spec.type, resource_id: id }).delete();
+    for (const [table] of tables) await trx(table).where({ resource_type: spec.type, resource_id: id }).delete();
   }
   if (!index) return;
-  const rows = { search_string: index.strings, search_token: index.tokens, search_date: index.dates, search_number: index.numbers, search_quantity: index.quantities };
-  for (const table of tables) {
-    await insertRows(trx, table, (rows[table] ?? []).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+  for (const [table, part] of tables) {
+    await insertRows(trx, table, (index[part] ?? []).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
   }
 }
 

@@ -88,8 +88,7 @@ export class Access {
    */
   forbidden(type: string, interaction: PolicyInteraction, except?: string): FhirError {
     const p = this.principal;
-    const def = resourceDefinition(type);
-    const named = !!def && needsNamedScope(type, placementOf(def));
+    const named = namedScopeOnly(type);
     const msg = p?.kind === 'client'
       ? `This client's scopes do not permit ${interaction} on ${type} (it would need ${formatScope({ type, permissions: new Set([PERMISSION_OF[interaction]]) })}${named ? ', naming the type: system/* does not reach it' : ''})`
       : `The role ${p?.role ?? 'unknown'} may not ${interaction} ${type} resources${except ? ` other than ${except}` : ''}`;

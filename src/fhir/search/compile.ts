@@ -192,9 +192,9 @@ const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:/;
  * servers are indexed as given. An absolute URI that names no `Type/id` matches only as written.
  */
 function indexedReferenceCodes(p: ParsedParam, value: string): string[] {
-  if (!ABSOLUTE_URI.test(value)) return referenceCandidates(p, value).map((r) => `${r.type}/${r.id}`);
-  const typed = TYPED_REFERENCE.test(value) ? referenceCandidates(p, value).map((r) => `${r.type}/${r.id}`) : [];
-  return [...new Set([...typed, value])];
+  const typed = (): string[] => referenceCandidates(p, value).map((r) => `${r.type}/${r.id}`);
+  if (!ABSOLUTE_URI.test(value)) return typed();
+  return [...new Set([...(TYPED_REFERENCE.test(value) ? typed() : []), value])];
 }
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
