@@ -60,6 +60,18 @@ t.test('seeded patients read, search and $everything through the API', async (t)
   t.pass('every resource of the compartment reads as valid FHIR R4');
 });
 
+t.test('the run that creates the staff and the runs after it give patients the same doctors', async (t) => {
+  const h = await testApp(t);
+  // patient 2 of the first run and patient 12 of the second met in one slot when the first run
+  // took its doctors in creation order and later runs in email order
+  await seedDatabase(h.db, { patients: 3, batch: 3 });
+  await seedDatabase(h.db, { patients: 10, batch: 10 });
+  const seededDoctors = h.db('users').where('email', 'like', 'seed-%@hms.example.org').select('id');
+  const appointments = (await h.db('appointments').whereIn('doctor_id', seededDoctors).select('doctor_id', 'appointment_date', 'appointment_time')) as Record<string, string>[];
+  const slots = new Set(appointments.map((a) => `${a.doctor_id} ${a.appointment_date} ${a.appointment_time}`));
+  t.equal(slots.size, appointments.length, 'no doctor is double-booked');
+});
+
 t.test('seeding again after patients were deleted books no doctor twice', async (t) => {
   const h = await testApp(t);
   await seedDatabase(h.db, { patients: 3, batch: 3 });

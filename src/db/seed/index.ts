@@ -15,7 +15,7 @@ import type { Knex } from 'knex';
 import '../../fhir/resources/index.js';
 import { genericResources, patientRows, staffRows, type GenericResource, type Row } from './generate.js';
 import { dialectOf } from '../dialect.js';
-import { insertRows, readMany, type IndexEntries, type StoredResource } from '../resource-repository.js';
+import { INDEX_TABLES, insertRows, readMany, type IndexEntries, type StoredResource } from '../resource-repository.js';
 import { allResourceDefinitions, resourceDefinition } from '../../fhir/registry.js';
 import { present, withMeta } from '../../fhir/resource-view.js';
 import type { Resource } from '../../fhir/types.js';
@@ -53,13 +53,17 @@ export interface SeedStats {
 
 /** The seeded doctors and nurses (created on first use). */
 async function staff(db: Knex, now: number): Promise<{ doctors: string[]; nurses: string[]; created: number }> {
-  const existing = (await db('users').where('email', 'like', 'seed-%@hms.example.org').whereNull('deleted_at').orderBy('email').select('id', 'role')) as Row[];
+  // in the database's email order, every time: patient i sees doctor i mod n, so the list must
+  // come in the same order on the run that creates the staff as on every later run (creation
+  // order is seed-doctor-0, 1, 2 ...; email order 0, 1, 10, 11 ...: two patients in one slot)
+  const seeded = async (): Promise<Row[]> => (await db('users').where('email', 'like', 'seed-%@hms.example.org').whereNull('deleted_at').orderBy('email').select('id', 'role')) as Row[];
+  let existing = await seeded();
   let created = 0;
   if (existing.length === 0) {
     const rows = staffRows(50, 20, now);
     await insertRows(db, 'users', rows);
     await indexNative(db, { users: rows.map((r) => String(r.id)) });
-    existing.push(...rows);
+    existing = await seeded();
     created = rows.length;
   }
   return {
@@ -91,9 +95,6 @@ async function indexNative(db: Knex, idsByTable: Record<string, string[]>): Prom
   }
   return n;
 }
-
-/** The search index tables and which part of indexEntries' answer each holds. */
-const INDEX_TABLES = [['search_string', 'strings'], ['search_token', 'tokens'], ['search_date', 'dates'], ['search_number', 'numbers'], ['search_quantity', 'quantities']] as const;
 
 /**
  * Writes generic-store resources as createResource does, in multi-row INSERTs: the fhir_resources
