@@ -23,6 +23,9 @@ export interface Config {
   HMS_LOGIN_WINDOW: number;
   HMS_BREAK_GLASS_MINUTES: number;
   HMS_MAX_COUNT: number;
+  HMS_BUNDLE_MAX_ENTRIES: number;
+  HMS_EXPORT_DIR: string;
+  HMS_EXPORT_RETENTION_MINUTES: number;
   HMS_DB_POOL_MAX: number;
   HMS_STATEMENT_TIMEOUT: number;
   HMS_SEARCH_MAX_PARAMS: number;
@@ -87,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const config = input as unknown as Config;
   config.HMS_DATA_DIR = resolve(config.HMS_DATA_DIR);
+  config.HMS_EXPORT_DIR = resolve(config.HMS_EXPORT_DIR ?? resolve(config.HMS_DATA_DIR, 'exports'));
   config.HMS_AUDIT_ARCHIVE_DIR = resolve(config.HMS_AUDIT_ARCHIVE_DIR ?? resolve(config.HMS_DATA_DIR, 'audit-archive'));
   if (config.HMS_BASE_URL) config.HMS_BASE_URL = config.HMS_BASE_URL.replace(/\/+$/, '');
   return config;

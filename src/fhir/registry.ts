@@ -8,7 +8,7 @@ import type { Row } from '../mappers/column-map.js';
 import type { StorageHooks, StoredResource } from '../db/resource-repository.js';
 import type { PolicyCategory } from '../auth/policy.js';
 
-export type Interaction = 'read' | 'vread' | 'update' | 'delete' | 'history-instance' | 'create' | 'search-type';
+export type Interaction = 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'create' | 'search-type';
 export type SearchParamType = 'string' | 'token' | 'date' | 'reference' | 'number' | 'quantity' | 'uri' | 'special' | 'composite';
 
 /** A token as indexed: system may be absent. */

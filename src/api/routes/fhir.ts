@@ -8,6 +8,11 @@ import type { Query } from '../../fhir/search/params.js';
 import { FHIR_JSON, negotiate, requireFormBody, requireJsonBody } from '../plugins/fhir-json.js';
 import { fhirContext, selfUrl, sendResource } from './fhir-context.js';
 import { operationRoutes } from './operations.js';
+import { bundleRoutes } from './bundle.js';
+import { patchRoutes } from './patch.js';
+import { historyRoutes } from './history.js';
+import { bulkDataRoutes } from './bulk-data.js';
+import { eligibilityRoutes } from './eligibility.js';
 
 const anyResource = { type: 'object', additionalProperties: true, description: 'A FHIR R4 resource (application/fhir+json)' } as const;
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
@@ -90,4 +95,9 @@ export default async function fhirRoutes(app: FastifyInstance): Promise<void> {
   });
   for (const def of allResourceDefinitions()) routesFor(app, def);
   operationRoutes(app);
+  bundleRoutes(app);
+  patchRoutes(app);
+  historyRoutes(app);
+  bulkDataRoutes(app);
+  eligibilityRoutes(app);
 }
