@@ -16,6 +16,8 @@ import { createUser, toolActor } from './auth/accounts.js';
 import { FhirError } from './fhir/outcome.js';
 import { seedDatabase } from './db/seed/seed-all.js';
 import { AUDIT_USAGE, auditCommand } from './audit-commands.js';
+import { IMPORT_USAGE, importCommand } from './import-command.js';
+import { EXPORT_USAGE, exportCommand } from './export-command.js';
 
 const USAGE = `Usage: hms <command> [options]
 
@@ -34,6 +36,8 @@ ${JOBS_USAGE}
   seed --patients N           add N synthetic patients with their records (visits, vitals, labs,
                               conditions, prescriptions, invoices, coverage, appointments)
 ${AUDIT_USAGE}
+${IMPORT_USAGE}
+${EXPORT_USAGE}
   policy                      print the access policy (role x resource type x interaction) as
                               the Markdown table docs/security.md carries
 
@@ -191,6 +195,12 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'audit':
       process.exitCode = await auditCommand(config, rest);
+      return;
+    case 'import':
+      process.exitCode = await importCommand(config, rest);
+      return;
+    case 'export':
+      process.exitCode = await exportCommand(config, rest);
       return;
     case undefined:
     case 'help':
