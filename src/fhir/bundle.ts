@@ -6,10 +6,10 @@ import type { SummaryMode } from './search/params.js';
 
 export interface BundleEntry {
   fullUrl?: string;
-  resource?: Resource | OperationOutcome;
+  resource?: Resource | OperationOutcome | Bundle;
   search?: { mode: 'match' | 'include' | 'outcome' };
   request?: { method: string; url: string };
-  response?: { status: string; etag?: string; lastModified?: string };
+  response?: { status: string; location?: string; etag?: string; lastModified?: string; outcome?: OperationOutcome };
 }
 
 export interface Bundle {

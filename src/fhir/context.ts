@@ -21,6 +21,11 @@ export interface FhirContext {
   signal?: AbortSignal;
   /** Tells every API process to forget a user's cached sessions (absent: nothing caches them). */
   revokeUser?(userId: string): Promise<void>;
+  /**
+   * Work to run once the outermost transaction has committed (a transaction Bundle collects it
+   * here); absent, an interaction runs it as soon as its own transaction has committed.
+   */
+  deferred?: (() => Promise<void>)[];
   /** The caller manages user accounts itself (the admin API): definitions' account effects are left to it. */
   accountEffectsHandled?: boolean;
   /**

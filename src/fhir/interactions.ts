@@ -3,7 +3,6 @@
  * or Bundle to answer with, or throws a FhirError. Every one is authorized by the caller's access
  * (src/fhir/access.ts) and audited per patient. https://hl7.org/fhir/R4/http.html
  */
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { FhirError, badRequest, conflict, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
@@ -13,11 +12,11 @@ import { validateResource } from './validate.js';
 import { normalizeReferences, referenceShape, type FoundReference } from './references.js';
 import { indexEntries } from './search/index-entries.js';
 import {
-  deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, lockConditional, nowSeconds,
+  deleteResource as deleteRow, existingIds, insertResource, latestVersion, listVersions, nowSeconds,
   readVersion, updateResource as updateRow, whereOfType, type Row, type StoredResource,
 } from '../db/resource-repository.js';
 import { dateToSqlTimestamp, sqlToInstant } from '../mappers/datatypes.js';
-import { matchingIds } from './search/execute.js';
+import { conditionalMatches, criteriaOf } from './conditional-match.js';
 import { inTransaction } from '../db/transactions.js';
 import { definitionOf, present, withMeta } from './resource-view.js';
 import type { FhirContext } from './context.js';
@@ -40,7 +39,7 @@ export interface WriteResult {
 const ID_RE = /^[A-Za-z0-9\-.]{1,36}$/;
 
 function checkId(id: string): void {
-  if (/^[_$]/.test(id)) throw new FhirError(404, `'${id}' is not supported on this server (type-level operations and history are not implemented)`, 'not-supported');
+  if (/^[_$]/.test(id)) throw new FhirError(404, `'${id}' is not an operation or interaction of this server on this type (see /fhir/metadata)`, 'not-supported');
   if (!ID_RE.test(id)) throw badRequest(`Invalid resource id '${id.slice(0, 64)}': 1-36 characters of A-Z a-z 0-9 - .`);
   // '.' and '..' are dot segments (RFC 3986): a URL naming them reaches another path
   if (/^\.+$/.test(id)) throw badRequest(`Invalid resource id '${id}': an id of dots only cannot be addressed in a URL`);
@@ -190,12 +189,10 @@ async function writeEffects(ctx: FhirContext, trx: Knex.Transaction, def: Resour
   });
 }
 
-const runAll = async (pending: (() => Promise<void>)[]): Promise<void> => { for (const fn of pending) await fn(); };
-
-function conditionalKey(type: string, criteria: string): string {
-  const params = new URLSearchParams(criteria);
-  params.sort();
-  return createHash('sha256').update(`${type}?${params.toString()}`).digest('hex');
+/** Runs what a write deferred to its commit, or hands it to the caller's transaction (ctx.deferred) to run after that commits. */
+async function afterCommit(ctx: FhirContext, pending: (() => Promise<void>)[]): Promise<void> {
+  if (ctx.deferred) { ctx.deferred.push(...pending); return; }
+  for (const fn of pending) await fn();
 }
 
 /** create, with If-None-Exist (matched among the resources the caller may read). https://hl7.org/fhir/R4/http.html#ccreate */
@@ -205,13 +202,9 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
   return inTransaction(ctx.db, async (trx) => {
     const now = nowSeconds();
     if (ifNoneExist !== undefined) {
-      const criteria = ifNoneExist.replace(/^.*\?/, '');
-      if (!criteria) throw badRequest('If-None-Exist needs search criteria, e.g. identifier=http://example.org|123');
+      const criteria = criteriaOf(ifNoneExist);
       const readRule = ctx.access.require(def, 'read');
-      await lockConditional(trx, conditionalKey(type, criteria), now.sql);
-      const params = new URLSearchParams(criteria);
-      const query: Query = Object.fromEntries([...new Set(params.keys())].map((k) => [k, params.getAll(k)]));
-      const matches = await matchingIds({ ...ctx, db: trx, strict: true }, def, query, 2, ctx.access.scope('read'));
+      const matches = await conditionalMatches(ctx, trx, def, criteria, 'If-None-Exist');
       if (matches.length > 1) throw preconditionFailed(`If-None-Exist criteria '${criteria}' match more than one ${type}`);
       if (matches.length === 1) {
         const existing = (await locate(ctx, def, readRule, matches[0]!, trx))!;
@@ -325,7 +318,7 @@ export async function updateResource(ctx: FhirContext, type: string, id: string,
     ], trx);
     return { status: (created ? 201 : 200) as 200 | 201, resource, created };
   }, { retryOnDuplicate: true });
-  await runAll(pending);
+  await afterCommit(ctx, pending);
   return result;
 }
 
@@ -379,7 +372,7 @@ export async function deleteResource(ctx: FhirContext, type: string, id: string)
     const again = !current || current.deleted;
     await ctx.audit({ action: 'delete', resourceType: type, resourceId: id, patientId: current ? patientOfRow(def, current.row) : undefined, success: true, data: again ? { alreadyDeleted: true } : undefined }, trx);
   });
-  await runAll(pending);
+  await afterCommit(ctx, pending);
 }
 
 /** Instance history, newest first, paged by version: the versions the caller may know of. https://hl7.org/fhir/R4/http.html#history */

@@ -1,10 +1,11 @@
 /** FHIR REST routes for every type in the registry. https://hl7.org/fhir/R4/http.html */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { allResourceDefinitions, type ResourceDefinition } from '../../fhir/registry.js';
 import {
   createResource, deleteResource, instanceHistory, readResource, searchResources, updateResource, vreadResource,
 } from '../../fhir/interactions.js';
 import type { Query } from '../../fhir/search/params.js';
+import { conditionalDelete, conditionalUpdate } from '../../fhir/conditional.js';
 import { FHIR_JSON, negotiate, requireFormBody, requireJsonBody } from '../plugins/fhir-json.js';
 import { fhirContext, selfUrl, sendResource } from './fhir-context.js';
 import { operationRoutes } from './operations.js';
@@ -17,6 +18,12 @@ import { eligibilityRoutes } from './eligibility.js';
 const anyResource = { type: 'object', additionalProperties: true, description: 'A FHIR R4 resource (application/fhir+json)' } as const;
 const idParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 const versionParams = { type: 'object', properties: { id: { type: 'string' }, vid: { type: 'string' } }, required: ['id', 'vid'] } as const;
+
+/** The query string as sent (repeated parameters and their order kept): the criteria of a conditional interaction. */
+function rawQuery(request: FastifyRequest): string {
+  const i = request.url.indexOf('?');
+  return i < 0 ? '' : request.url.slice(i + 1);
+}
 
 function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
   const type = def.type;
@@ -56,6 +63,19 @@ function routesFor(app: FastifyInstance, def: ResourceDefinition): void {
       const ifMatch = request.headers['if-match'];
       const result = await updateResource(fhirContext(request), type, (request.params as { id: string }).id, request.body, typeof ifMatch === 'string' ? ifMatch : undefined);
       return sendResource(request, reply, result.status, result.resource, true);
+    });
+  }
+  if (has('update')) {
+    app.put(`/fhir/${type}`, { schema: { tags, summary: `Conditional update of a ${type}: the one resource the query matches (none: create; several: 412)`, body: anyResource } }, async (request, reply) => {
+      const ifMatch = request.headers['if-match'];
+      const result = await conditionalUpdate(fhirContext(request), type, rawQuery(request), request.body, typeof ifMatch === 'string' ? ifMatch : undefined);
+      return sendResource(request, reply, result.status, result.resource, true);
+    });
+  }
+  if (has('delete')) {
+    app.delete(`/fhir/${type}`, { schema: { tags, summary: `Conditional delete of the one ${type} the query matches (none: nothing to do; several: 412)` } }, async (request, reply) => {
+      await conditionalDelete(fhirContext(request), type, rawQuery(request));
+      return reply.code(204).send();
     });
   }
   if (has('delete')) {
