@@ -52,8 +52,9 @@ function typeStatements(): Resource[] {
     updateCreate: has(def, 'update'),
     conditionalCreate: has(def, 'create'),
     conditionalRead: 'not-supported',
-    conditionalUpdate: false,
-    conditionalDelete: 'not-supported',
+    // PUT / DELETE Type?criteria: 0, 1 or many matches as R4 says; a delete takes one resource
+    conditionalUpdate: has(def, 'update'),
+    conditionalDelete: has(def, 'delete') ? 'single' : 'not-supported',
     // references to stored types are checked; references to other types are kept as sent
     referencePolicy: ['literal', 'local'],
     ...(references(def).length ? { searchInclude: ['*', ...references(def)] } : {}),
@@ -102,6 +103,10 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
           + '(primary doctor, care team, appointments and encounters; break-glass with Patient/$break-glass); a system reaches every patient its SMART scopes allow. '
           + 'Each resource\'s documentation states its rules. An interaction a role never has answers 403; a resource out of reach answers 404, as one that does not exist.',
       },
+      interaction: [
+        { code: 'transaction', documentation: 'POST /fhir: all entries in one database transaction, all or nothing; urn:uuid and conditional references resolved; writes run after the entries they refer to' },
+        { code: 'batch', documentation: 'POST /fhir: entries independent, each in a transaction of its own' },
+      ],
       resource: [...typeStatements(), {
         type: 'SearchParameter',
         documentation: 'The search parameters HMS defines itself (read-only, public)',
