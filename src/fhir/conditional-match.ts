@@ -19,12 +19,15 @@ export function criteriaOf(url: string): string {
   return url.includes('?') ? url.slice(url.indexOf('?') + 1) : url;
 }
 
-/** The lock key of a type's criteria: the same parameters in any order are the same question. */
-function conditionalKey(type: string, criteria: string): string {
+/** Criteria in one canonical order: the same parameters in any order are the same question. */
+export function canonicalCriteria(criteria: string): string {
   const params = new URLSearchParams(criteria);
   params.sort();
-  return createHash('sha256').update(`${type}?${params.toString()}`).digest('hex');
+  return params.toString();
 }
+
+/** The lock key of a type's criteria. */
+const conditionalKey = (type: string, criteria: string): string => createHash('sha256').update(`${type}?${canonicalCriteria(criteria)}`).digest('hex');
 
 /** Parsed criteria as a search query (repeated parameters kept). */
 export function criteriaQuery(criteria: string): Query {

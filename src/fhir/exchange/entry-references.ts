@@ -12,14 +12,12 @@ import { findReferences } from '../references.js';
 import { resourceDefinition } from '../registry.js';
 import type { Resource } from '../types.js';
 import type { FhirContext } from '../context.js';
-import { conditionalMatches } from '../conditional-match.js';
+import { canonicalCriteria, conditionalMatches, criteriaOf } from '../conditional-match.js';
 import { entryPath, type BundleEntryRequest } from './bundle-entries.js';
 
 const CONDITIONAL = /^([A-Z][A-Za-z]+)\?(.+)$/;
 const TYPED_TAIL = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/;
 
-/** Criteria in one canonical order, so `a=1&b=2` and `b=2&a=1` name the same thing. */
-const canonical = (criteria: string): string => { const p = new URLSearchParams(criteria); p.sort(); return p.toString(); };
 
 /** The keys references use for each entry: its fullUrl, and for a fullUrl ending in Type/id that Type/id. */
 export class EntryIndex {
@@ -35,8 +33,8 @@ export class EntryIndex {
         // a create's Type/id (relative to its fullUrl's base) is replaced by the id the server gives
         if (tail && e.method === 'POST' && !this.byKey.has(tail)) this.byKey.set(tail, e.index);
       }
-      const criteria = e.method === 'POST' ? e.ifNoneExist?.replace(/^.*\?/, '') : e.target.kind === 'search' ? e.target.criteria : undefined;
-      if (criteria) this.byCriteria.set(`${e.type}?${canonical(criteria)}`, e.index);
+      const criteria = e.method === 'POST' ? (e.ifNoneExist === undefined ? undefined : criteriaOf(e.ifNoneExist)) : e.target.kind === 'search' ? e.target.criteria : undefined;
+      if (criteria) this.byCriteria.set(`${e.type}?${canonicalCriteria(criteria)}`, e.index);
     }
   }
 
@@ -45,7 +43,7 @@ export class EntryIndex {
     const direct = this.byKey.get(reference);
     if (direct !== undefined) return direct;
     const c = CONDITIONAL.exec(reference);
-    return c ? this.byCriteria.get(`${c[1]}?${canonical(c[2]!)}`) : undefined;
+    return c ? this.byCriteria.get(`${c[1]}?${canonicalCriteria(c[2]!)}`) : undefined;
   }
 }
 
