@@ -82,6 +82,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
     implementation: { description: 'HMS FHIR R4 interoperability service', url: baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [{
       mode: 'server',
       ...(surface.limits ? { documentation: limitsDocumentation(surface.limits) } : {}),

@@ -180,7 +180,8 @@ t.test('refusals after routing over TCP: each an OperationOutcome with its statu
   const cases: Array<[string, string, number, string?]> = [
     ['an unknown path', request('GET', '/nothing/here'), 404, 'not-found'],
     ['an unknown resource type', request('GET', '/fhir/Spaceship', auth), 404, 'not-supported'],
-    ['a method a FHIR type does not have', request('PATCH', '/fhir/Patient/x', { ...auth, 'content-type': 'application/json-patch+json' }, '[]'), 405, 'not-supported'],
+    ['a method a FHIR type does not have', request('PATCH', '/fhir/AuditEvent/x', { ...auth, 'content-type': 'application/json-patch+json' }, '[]'), 405, 'not-supported'],
+    ['a PATCH of an unknown id', request('PATCH', '/fhir/Patient/x', { ...auth, 'content-type': 'application/json-patch+json' }, '[]'), 404, 'not-found'],
     ['TRACE', request('TRACE', '/fhir/Patient', auth), 405, 'not-supported'],
     ['TRACE on /health', request('TRACE', '/health'), 405, 'not-supported'],
     ['PROPFIND', request('PROPFIND', '/fhir/Patient', auth), 405, 'not-supported'],
@@ -216,9 +217,9 @@ t.test('a 405 names the methods the path has', async (t) => {
   assertOutcome(t, res, 405, 'not-supported');
   t.match(res.headers.allow, /\bGET\b/, 'Allow: GET');
   t.match(res.headers.allow, /\bHEAD\b/, 'Allow: HEAD');
-  const patch = await one(request('PATCH', '/fhir/Patient/some-id', auth));
-  assertOutcome(t, patch, 405, 'not-supported');
-  t.match(patch.headers.allow, /^(?=.*\bGET\b)(?=.*\bPUT\b)(?=.*\bDELETE\b)/, 'Allow: GET, PUT, DELETE ... on a FHIR instance');
+  const post = await one(request('POST', '/fhir/Patient/some-id', { ...auth, 'content-type': 'application/fhir+json' }, '{}'));
+  assertOutcome(t, post, 405, 'not-supported');
+  t.match(post.headers.allow, /^(?=.*\bGET\b)(?=.*\bPUT\b)(?=.*\bPATCH\b)(?=.*\bDELETE\b)/, 'Allow: GET, PUT, PATCH, DELETE ... on a FHIR instance');
 });
 
 t.test('a bad percent-encoding in a search value is searched for as given, not a 500', async (t) => {

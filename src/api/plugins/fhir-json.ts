@@ -1,6 +1,7 @@
 /**
- * FHIR JSON on the wire: application/fhir+json and application/json bodies in, application/fhir+json
- * out, 406 for an Accept or _format that asks for anything else. https://hl7.org/fhir/R4/http.html#mime-type
+ * FHIR JSON on the wire: application/fhir+json and application/json bodies in (and JSON Patch
+ * documents, application/json-patch+json), application/fhir+json out, 406 for an Accept or
+ * _format that asks for anything else. https://hl7.org/fhir/R4/http.html#mime-type
  * Every JSON body is refused (400) when it nests deeper than HMS_JSON_MAX_DEPTH, before it is
  * parsed; no text/plain parser (415). See docs/limits.md.
  */
@@ -11,6 +12,8 @@ import { FhirError } from '../../fhir/outcome.js';
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
+/** RFC 6902's media type, the body of a JSON Patch. https://hl7.org/fhir/R4/http.html#patch */
+export const JSON_PATCH = 'application/json-patch+json';
 const FORMAT_ALIASES = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
 
 /** Whether an Accept header admits FHIR JSON. */
@@ -38,17 +41,25 @@ export function negotiate(request: FastifyRequest, format: unknown = (request.qu
   }
 }
 
+/** A request's media type: its Content-Type without parameters, lower case ('' when absent). */
+export function mediaTypeOf(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Whether a media type is one of FHIR JSON's. */
+export const isFhirJsonType = (type: string): boolean => JSON_TYPES.includes(type);
+
 /** Throws 415 unless the body is FHIR JSON. */
 export function requireJsonBody(request: FastifyRequest): void {
-  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (!JSON_TYPES.includes(type)) {
+  const type = mediaTypeOf(request);
+  if (!isFhirJsonType(type)) {
     throw new FhirError(415, `Unsupported Content-Type '${type || '(none)'}': send application/fhir+json`, 'not-supported');
   }
 }
 
 /** Throws 415 unless a POST _search body is form-encoded (or absent). https://hl7.org/fhir/R4/http.html#search */
 export function requireFormBody(request: FastifyRequest): void {
-  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaTypeOf(request);
   if (request.body === undefined || request.body === null) return;
   if (type !== 'application/x-www-form-urlencoded') {
     throw new FhirError(415, `POST _search takes application/x-www-form-urlencoded parameters, not '${type || '(none)'}'`, 'not-supported');
@@ -139,5 +150,7 @@ export default fp(async (app) => {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   const parseJson = depthLimited(app.getDefaultJsonParser('error', 'error') as StringBodyParser, app.config.HMS_JSON_MAX_DEPTH);
   app.addContentTypeParser(['application/fhir+json', 'application/json+fhir', 'application/json'], { parseAs: 'string' }, parseJson);
+  // JSON Patch documents: the same JSON rules (depth, prototype keys, body limit); the PATCH route tells the formats apart
+  app.addContentTypeParser(JSON_PATCH, { parseAs: 'string' }, parseJson);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
 }, { name: 'hms-fhir-json', dependencies: ['hms-database'] });
