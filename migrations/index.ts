@@ -38,6 +38,8 @@ import * as m0124 from './0124_ingest_messages.js';
 import * as m0125 from './0125_audit_archives.js';
 import * as m0126 from './0126_billing_overdue_index.js';
 import * as m0127 from './0127_generic_resources.js';
+import * as m0128 from './0128_bulk_exports.js';
+import * as m0129 from './0129_history_recorded_index.js';
 
 /** Every migration, in the order it runs. Append only. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -81,4 +83,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '0125_audit_archives': m0125,
   '0126_billing_overdue_index': m0126,
   '0127_generic_resources': m0127,
+  '0128_bulk_exports': m0128,
+  '0129_history_recorded_index': m0129,
 };

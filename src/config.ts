@@ -50,6 +50,7 @@ export interface Config {
   HMS_SESSION_EXPIRY_SCHEDULE: string;
   HMS_SESSION_RETENTION_DAYS: number;
   HMS_AUDIT_ARCHIVE_SCHEDULE: string;
+  HMS_EXPORT_EXPIRY_SCHEDULE: string;
   HMS_AUDIT_RETENTION_DAYS: number;
   HMS_AUDIT_ARCHIVE_DIR?: string;
   HMS_MLLP_PORT?: number;

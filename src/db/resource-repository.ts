@@ -363,3 +363,57 @@ export async function existingIds(db: Knex, table: string, ids: string[], opts: 
   opts.narrow?.(q);
   return new Set((await q).map((r: Row) => String(r.id)));
 }
+
+/** A version of any resource, as type and system history list them. */
+export interface TypedHistoryEntry extends HistoryEntry {
+  resourceType: string;
+  resourceId: string;
+}
+
+/** Where a page of type or system history ended: the (recorded_at, type, id, version) of its last row. */
+export interface HistoryCursor {
+  recordedAt: string;
+  resourceType: string;
+  resourceId: string;
+  versionId: number;
+}
+
+/**
+ * Versions of every resource of some types, newest first in (recorded_at, resource_type,
+ * resource_id, version_id) order, keyset paged: `before` is the last row of the previous page.
+ * `since` keeps versions recorded at or after it; `at` keeps the versions that were current at
+ * some point of [at.from, at.to): recorded before `to` and not superseded by a version recorded
+ * at or before `from`. Served by the (resource_type, recorded_at) index.
+ */
+export async function listTypedVersions(db: Knex, opts: {
+  types: string[]; limit: number; since?: string; before?: HistoryCursor; at?: { from: string; to: string };
+}): Promise<TypedHistoryEntry[]> {
+  if (opts.types.length === 0) return [];
+  const q = db('resource_history as h').whereIn('h.resource_type', opts.types)
+    .select('h.resource_type', 'h.resource_id', 'h.version_id', 'h.method', 'h.recorded_at', 'h.resource')
+    .orderBy([{ column: 'h.recorded_at', order: 'desc' }, { column: 'h.resource_type', order: 'desc' }, { column: 'h.resource_id', order: 'desc' }, { column: 'h.version_id', order: 'desc' }])
+    .limit(opts.limit);
+  if (opts.since) q.where('h.recorded_at', '>=', opts.since);
+  if (opts.at) {
+    const { from, to } = opts.at;
+    q.where('h.recorded_at', '<', to).whereNot('h.method', 'DELETE').whereNotExists((s) => {
+      s.select(db.raw('1')).from('resource_history as n')
+        .whereRaw('n.resource_type = h.resource_type AND n.resource_id = h.resource_id AND n.version_id > h.version_id')
+        .where('n.recorded_at', '<=', from);
+    });
+  }
+  const b = opts.before;
+  if (b) {
+    q.where((w) => {
+      w.where('h.recorded_at', '<', b.recordedAt)
+        .orWhere((x) => x.where('h.recorded_at', b.recordedAt).where('h.resource_type', '<', b.resourceType))
+        .orWhere((x) => x.where('h.recorded_at', b.recordedAt).where('h.resource_type', b.resourceType).where('h.resource_id', '<', b.resourceId))
+        .orWhere((x) => x.where('h.recorded_at', b.recordedAt).where('h.resource_type', b.resourceType).where('h.resource_id', b.resourceId).where('h.version_id', '<', b.versionId));
+    });
+  }
+  const rows = (await q) as Row[];
+  return rows.map((r) => ({
+    resourceType: String(r.resource_type), resourceId: String(r.resource_id), versionId: Number(r.version_id),
+    method: String(r.method), recordedAt: String(r.recorded_at), resource: parseJson(r.resource),
+  }));
+}

@@ -50,31 +50,49 @@ export function shapeResource(def: ResourceDefinition, r: Resource, summary?: Su
   }
 }
 
-/** A history Bundle for one resource's versions (newest first). https://hl7.org/fhir/R4/http.html#history */
-export function historyBundle(
-  baseUrl: string, type: string, id: string,
-  versions: { versionId: number; method: string; recordedAt: string; resource?: Record<string, unknown> }[],
-  selfUrl: string, nextUrl: string | undefined,
+/** A kept version as history lists it: its number, how it was written, when, and its content (none for a delete). */
+export interface VersionOf {
+  versionId: number;
+  method: string;
+  recordedAt: string;
+  resource?: Record<string, unknown>;
+}
+
+/** The history Bundle entry of one version of `type/id`. https://hl7.org/fhir/R4/http.html#history */
+export function historyEntry(
+  baseUrl: string, type: string, id: string, v: VersionOf,
   withMeta: (r: Record<string, unknown>, version: number, at: string) => Resource,
-): Bundle {
+): BundleEntry {
+  const entry: BundleEntry = {
+    fullUrl: `${baseUrl}/${type}/${id}`,
+    request: { method: v.method, url: v.method === 'POST' ? type : `${type}/${id}` },
+    response: {
+      status: v.method === 'DELETE' ? '204' : v.versionId === 1 ? '201' : '200',
+      etag: `W/"${v.versionId}"`,
+      lastModified: new Date(v.recordedAt.replace(' ', 'T') + 'Z').toISOString(),
+    },
+  };
+  if (v.resource) entry.resource = withMeta(v.resource, v.versionId, v.recordedAt);
+  return entry;
+}
+
+/** A history Bundle of entries already made (historyEntry), with its self and next links. */
+export function historyBundleOf(entries: BundleEntry[], selfUrl: string, nextUrl: string | undefined): Bundle {
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',
     link: [{ relation: 'self', url: selfUrl }, ...(nextUrl ? [{ relation: 'next', url: nextUrl }] : [])],
   };
-  if (versions.length === 0) return bundle; // FHIR JSON has no empty arrays
-  bundle.entry = versions.map((v) => {
-      const entry: BundleEntry = {
-        fullUrl: `${baseUrl}/${type}/${id}`,
-        request: { method: v.method, url: v.method === 'POST' ? type : `${type}/${id}` },
-        response: {
-          status: v.method === 'DELETE' ? '204' : v.versionId === 1 ? '201' : '200',
-          etag: `W/"${v.versionId}"`,
-          lastModified: new Date(v.recordedAt.replace(' ', 'T') + 'Z').toISOString(),
-        },
-      };
-      if (v.resource) entry.resource = withMeta(v.resource, v.versionId, v.recordedAt);
-      return entry;
-  });
+  if (entries.length) bundle.entry = entries; // FHIR JSON has no empty arrays
   return bundle;
+}
+
+/** A history Bundle for one resource's versions (newest first). https://hl7.org/fhir/R4/http.html#history */
+export function historyBundle(
+  baseUrl: string, type: string, id: string,
+  versions: VersionOf[],
+  selfUrl: string, nextUrl: string | undefined,
+  withMeta: (r: Record<string, unknown>, version: number, at: string) => Resource,
+): Bundle {
+  return historyBundleOf(versions.map((v) => historyEntry(baseUrl, type, id, v, withMeta)), selfUrl, nextUrl);
 }

@@ -32,6 +32,9 @@ const references = (def: ResourceDefinition): string[] =>
 const revIncludes = (type: string): string[] =>
   allResourceDefinitions().flatMap((d) => d.searchParams.filter((p) => p.type === 'reference' && (p.targets ?? []).includes(type)).map((p) => `${d.type}:${p.name}`));
 
+/** $validate, served for every type (src/fhir/validate-operation.ts). */
+const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' };
+
 /** What the HTTP layer adds to the statement: whether CORS is on, and the bounds on requests (rest.documentation). */
 export interface HttpSurface { cors?: boolean; limits?: ServerLimits }
 
@@ -59,7 +62,7 @@ function typeStatements(): Resource[] {
     referencePolicy: ['literal', 'local'],
     ...(references(def).length ? { searchInclude: ['*', ...references(def)] } : {}),
     ...(revIncludes(def.type).length ? { searchRevInclude: revIncludes(def.type) } : {}),
-    ...(def.operations?.length ? { operation: def.operations } : {}),
+    operation: [...(def.operations ?? []), VALIDATE],
     searchParam: [...commonParamsOf(def), ...def.searchParams].map((p) => ({
       name: p.name,
       definition: parameterDefinition(def.type, p),
@@ -107,6 +110,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
       interaction: [
         { code: 'transaction', documentation: 'POST /fhir: all entries in one database transaction, all or nothing; urn:uuid and conditional references resolved; writes run after the entries they refer to' },
         { code: 'batch', documentation: 'POST /fhir: entries independent, each in a transaction of its own' },
+        { code: 'history-system', documentation: 'GET /fhir/_history: the versions of every type whose history the caller may read, newest first; _since, _at, _count, keyset paged by the next link' },
       ],
       resource: [...typeStatements(), {
         type: 'SearchParameter',

@@ -5,7 +5,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 
-export const QUEUE_NAMES = ['lab-ingest', 'overdue-billing', 'session-expiry', 'audit-archive', 'outbox-sweep', 'bulk-export'] as const;
+export const QUEUE_NAMES = ['lab-ingest', 'overdue-billing', 'session-expiry', 'audit-archive', 'outbox-sweep', 'bulk-export', 'export-expiry'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 const id = { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$' };
@@ -21,6 +21,7 @@ export const PAYLOADS: Record<QueueName, Record<string, unknown>> = {
   'audit-archive': object({ before: instant }),
   'outbox-sweep': object({}),
   'bulk-export': object({ exportId: id }, ['exportId']),
+  'export-expiry': object({}),
 };
 
 export const isQueueName = (name: string): name is QueueName => (QUEUE_NAMES as readonly string[]).includes(name);

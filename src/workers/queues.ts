@@ -12,6 +12,8 @@ import { sessionExpiry } from './processors/session-expiry.js';
 import { auditArchive } from './processors/audit-archive.js';
 import { outboxSweep } from './processors/outbox-sweep.js';
 import { bulkExport } from './processors/bulk-export.js';
+import { exportExpiry } from './processors/export-expiry.js';
+import { failExport } from '../fhir/bulk/export-jobs.js';
 
 import { PAYLOADS, type QueueName } from './queue-names.js';
 
@@ -108,13 +110,25 @@ export const QUEUES: Record<QueueName, QueueSpec> = {
   },
   'bulk-export': {
     name: 'bulk-export',
-    description: 'Bulk Data $export (processing arrives with the record-exchange work; the queue is declared and swept)',
+    description: 'Bulk Data $export: streams the resources the caller may see to NDJSON files and records the manifest',
     payload: PAYLOADS['bulk-export'],
     processor: bulkExport,
     attempts: (c) => c.HMS_JOB_ATTEMPTS,
     backoffMs: 5000,
     concurrency: () => 1,
     outbox: true,
+    abandon: (payload, reason, deps) => failExport(deps.db, (payload as { exportId: string }).exportId, reason, deps.config.HMS_EXPORT_RETENTION_MINUTES),
+  },
+  'export-expiry': {
+    name: 'export-expiry',
+    description: 'Removes the files of Bulk Data exports past their expiry or cancelled',
+    payload: PAYLOADS['export-expiry'],
+    processor: exportExpiry,
+    attempts: () => 1,
+    backoffMs: 1000,
+    concurrency: () => 1,
+    schedule: (c) => cron(c.HMS_EXPORT_EXPIRY_SCHEDULE),
+    outbox: false,
   },
 };
 

@@ -7,7 +7,7 @@ import cors from '@fastify/cors';
 
 /** Response headers a browser application may read (FHIR versioning, paging, throttling). */
 export const EXPOSED_HEADERS = [
-  'ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After',
+  'ETag', 'Location', 'Last-Modified', 'Content-Location', 'Retry-After', 'X-Progress', 'Expires',
   'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset',
 ];
 

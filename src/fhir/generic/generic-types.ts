@@ -17,7 +17,7 @@ import { referenceShape } from '../references.js';
 /** The table of the generic store. */
 export const GENERIC_TABLE = 'fhir_resources';
 
-const INTERACTIONS: Interaction[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
+const INTERACTIONS: Interaction[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 
 /** Parameter types the search index holds (composite and special ones are not offered). */
 const INDEXED = new Set(['string', 'token', 'reference', 'uri', 'date', 'number', 'quantity']);

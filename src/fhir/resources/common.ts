@@ -62,7 +62,7 @@ export function patientAndEncounterParams(type: string, encounterExpression = `$
 }
 
 /** Every interaction of a versioned, writable type. */
-export const ALL_INTERACTIONS: Interaction[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
+export const ALL_INTERACTIONS: Interaction[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 
 /** The reference checks of patient_id, visit_id and a users column. */
 export function clinicalReferences(type: string, userColumn: string, userExpression: string): ReferenceCheck[] {
