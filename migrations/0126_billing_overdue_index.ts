@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
-import { dialectOf } from '../src/db/dialect.js';
-import { indexName } from './helpers.js';
+import { indexMigration } from './helpers-ext.js';
 
 const TABLE = 'billing';
 const NAME = 'idx_overdue';
@@ -14,25 +12,4 @@ const COLUMNS = ['payment_status', 'due_date', 'id'];
  * to do reads nothing. id is spelled out for SQLite, whose indexes end with the rowid, not the key.
  * The seed's single-column idx_payment_status stays (seed indexes are kept as they are).
  */
-async function hasIndex(knex: Knex, name: string): Promise<boolean> {
-  if (dialectOf(knex) === 'mysql') {
-    const [rows] = (await knex.raw(
-      'SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ? LIMIT 1', [TABLE, name],
-    )) as [unknown[]];
-    return rows.length > 0;
-  }
-  const rows = (await knex.raw("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [name])) as unknown[];
-  return rows.length > 0;
-}
-
-export async function up(knex: Knex): Promise<void> {
-  const name = indexName(knex, TABLE, NAME);
-  if (await hasIndex(knex, name)) return;
-  await knex.schema.alterTable(TABLE, (t) => { t.index(COLUMNS, name); });
-}
-
-export async function down(knex: Knex): Promise<void> {
-  const name = indexName(knex, TABLE, NAME);
-  if (!(await hasIndex(knex, name))) return;
-  await knex.schema.alterTable(TABLE, (t) => { t.dropIndex(COLUMNS, name); });
-}
+export const { up, down } = indexMigration(TABLE, NAME, COLUMNS);

@@ -32,6 +32,13 @@ const references = (def: ResourceDefinition): string[] =>
 const revIncludes = (type: string): string[] =>
   allResourceDefinitions().flatMap((d) => d.searchParams.filter((p) => p.type === 'reference' && (p.targets ?? []).includes(type)).map((p) => `${d.type}:${p.name}`));
 
+/** Bulk Data $export at Patient and Group level (src/api/routes/bulk-data.ts, docs/bulk-data.md). */
+const BULK = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
+const BULK_EXPORT: Record<string, { name: string; definition: string }> = {
+  Patient: { name: 'export', definition: `${BULK}/patient-export` },
+  Group: { name: 'export', definition: `${BULK}/group-export` },
+};
+
 /** $validate, served for every type (src/fhir/validate-operation.ts). */
 const VALIDATE = { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' };
 
@@ -62,7 +69,7 @@ function typeStatements(): Resource[] {
     referencePolicy: ['literal', 'local'],
     ...(references(def).length ? { searchInclude: ['*', ...references(def)] } : {}),
     ...(revIncludes(def.type).length ? { searchRevInclude: revIncludes(def.type) } : {}),
-    operation: [...(def.operations ?? []), VALIDATE],
+    operation: [...(def.operations ?? []), ...(BULK_EXPORT[def.type] ? [BULK_EXPORT[def.type]!] : []), VALIDATE],
     searchParam: [...commonParamsOf(def), ...def.searchParams].map((p) => ({
       name: p.name,
       definition: parameterDefinition(def.type, p),
@@ -83,6 +90,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
     kind: 'instance',
     software: { name: 'HMS', version },
     implementation: { description: 'HMS FHIR R4 interoperability service', url: baseUrl },
+    instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
@@ -112,6 +120,7 @@ export function capabilityStatement(baseUrl: string, version: string, date: stri
         { code: 'batch', documentation: 'POST /fhir: entries independent, each in a transaction of its own' },
         { code: 'history-system', documentation: 'GET /fhir/_history: the versions of every type whose history the caller may read, newest first; _since, _at, _count, keyset paged by the next link' },
       ],
+      operation: [{ name: 'export', definition: `${BULK}/export` }],
       resource: [...typeStatements(), {
         type: 'SearchParameter',
         documentation: 'The search parameters HMS defines itself (read-only, public)',

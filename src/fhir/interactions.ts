@@ -186,6 +186,7 @@ async function writeEffects(ctx: FhirContext, trx: Knex.Transaction, def: Resour
     audit: (action, data) => ctx.audit({ action, resourceType: def.type, resourceId: id, success: true, data }, trx),
     afterCommit: (fn) => { pending.push(fn); },
     revokeUser: (userId) => ctx.revokeUser?.(userId) ?? Promise.resolve(),
+    fhir: { ...ctx, db: trx, deferred: pending },
   });
 }
 
@@ -199,7 +200,9 @@ async function afterCommit(ctx: FhirContext, pending: (() => Promise<void>)[]): 
 export async function createResource(ctx: FhirContext, type: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
   const def = definitionOf(type);
   const rule = ctx.access.require(def, 'create');
-  return inTransaction(ctx.db, async (trx) => {
+  const pending: (() => Promise<void>)[] = [];
+  const result = await inTransaction(ctx.db, async (trx) => {
+    pending.length = 0;
     const now = nowSeconds();
     if (ifNoneExist !== undefined) {
       const criteria = criteriaOf(ifNoneExist);
@@ -220,8 +223,12 @@ export async function createResource(ctx: FhirContext, type: string, body: unkno
     const patientId = patientOfRow(def, { ...columns, id });
     if (rule.joinCareTeam && ctx.userId && patientId) await joinCareTeam(ctx, trx, patientId, ctx.userId, now.sql);
     await ctx.audit({ action: 'create', resourceType: type, resourceId: id, patientId, success: true }, trx);
+    // the definition's write effects run on a create too (their `before` is undefined)
+    await writeEffects(ctx, trx, def, id, undefined, { ...columns, id }, pending);
     return { status: 201 as const, resource, created: true };
   });
+  await afterCommit(ctx, pending);
+  return result;
 }
 
 /** read. https://hl7.org/fhir/R4/http.html#read */

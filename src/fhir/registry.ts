@@ -142,6 +142,14 @@ export interface WriteEffectsContext {
   afterCommit(fn: () => Promise<void>): void;
   /** Tells every API process to forget the cached sessions of a user. */
   revokeUser(userId: string): Promise<void>;
+  /**
+   * The writer's FHIR context bound to the write's transaction (db: trx) and to its after-commit
+   * list (deferred): an effect that writes other resources does so through the interactions, in
+   * the same transaction (e.g. the CoverageEligibilityResponse of a request: docs/eligibility.md).
+   * A FhirContext (src/fhir/context.ts), typed unknown here: context.ts reaches this module
+   * through access.ts, and importing it back would be an import cycle.
+   */
+  fhir: unknown;
 }
 
 export interface ResourceDefinition<R extends Resource = Resource> {

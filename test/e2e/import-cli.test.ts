@@ -103,4 +103,21 @@ t.test('hms import DIR: shared bundles first, a summary by type, refusals with t
   const rows = await db('security_logs').where({ resource_type: 'Patient', resource_id: patientId }).select('additional_data') as { additional_data: string }[];
   t.ok(rows.length >= 2, `the NDJSON Patient's writes are audited (${rows.length} rows)`);
   for (const r of rows) t.match(JSON.parse(r.additional_data), { job: { queue: 'import', id: /AAA-first-by-name\.ndjson/ } }, 'naming the import and its file');
+
+  // hms export: what was imported comes out as NDJSON, one file per type, audited per patient
+  const out = tempDir(t, 'hms-export-out-');
+  const exp = hms(t, ['export', '--type', 'Patient,Location', out], env);
+  const exported = await within(exp.exited, 60_000, 'hms export exiting');
+  t.equal(exported.code, 0, `hms export exit code 0 (stderr: ${exp.stderr().slice(-600)})`);
+  const patients = readFileSync(join(out, 'Patient.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  t.equal(patients.length, Number((await db('patients').whereNull('deleted_at').count({ n: '*' }))[0]!.n), 'every patient exported');
+  t.ok(patients.some((p) => p.id === patientId && p.name[0].family === 'Ndjson'), 'the NDJSON Patient among them');
+  t.match(exp.stdout(), /^Patient\s+\d+\s+Patient\.ndjson$/m, 'a summary line per type');
+  const locations = readFileSync(join(out, 'Location.ndjson'), 'utf8').split('\n').filter(Boolean);
+  t.equal(locations.length, hospital.Location!, 'the Locations');
+  const audited = await db('security_logs').where({ action: 'export', patient_id: patientId }).count({ n: '*' });
+  t.equal(Number(audited[0]!.n), 1, 'one export row for the patient');
+  const refused = hms(t, ['export', '--type', 'NoSuchType', out], env);
+  t.equal((await within(refused.exited, 30_000, 'hms export refusing')).code, 1, 'an unknown type: exit 1');
+  t.match(refused.stderr(), /NoSuchType/);
 });

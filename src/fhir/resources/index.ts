@@ -4,6 +4,8 @@
  */
 import { defineResource, resourceDefinition } from '../registry.js';
 import { genericDefinitions } from '../generic/generic-types.js';
+import { answerCreatedRequest } from '../operations/eligibility.js';
+import { HMS_CANONICAL } from '../../mappers/datatypes.js';
 
 export { PatientDefinition } from './Patient.js';
 export { PractitionerDefinition } from './Practitioner.js';
@@ -25,3 +27,10 @@ const SERVED_APART = new Set(['SearchParameter']);
 
 // after the table-backed types: a type with a table of its own never goes to the generic store
 for (const def of genericDefinitions((type) => resourceDefinition(type) !== undefined || SERVED_APART.has(type))) defineResource(def);
+
+// a CoverageEligibilityRequest is answered as it is stored, in its transaction (docs/eligibility.md)
+const eligibility = resourceDefinition('CoverageEligibilityRequest');
+if (eligibility) {
+  eligibility.afterWrite = answerCreatedRequest;
+  eligibility.operations = [{ name: 'submit', definition: `${HMS_CANONICAL}/OperationDefinition/CoverageEligibilityRequest-submit` }];
+}
