@@ -16,9 +16,14 @@
  *
  * Environment: DATABASE_URL (named hms_bench*; default mysql://root@127.0.0.1:3306/hms_bench_tx;
  * it and <name>_floor are dropped and made again, and dropped at the end unless BENCH_KEEP=1),
- * BENCH_TX_ROUNDS (3 measured rounds, after one warm-up round that is not counted).
+ * BENCH_TX_ROUNDS (3 measured rounds, after one warm-up round that is not counted),
+ * BENCH_TX_STATEMENTS=1 (also list the statements sent per resource, by shape), BENCH_TX_PROFILE=DIR
+ * (a CPU profile of the measured rounds, written there and summarized).
  */
 import { randomBytes } from 'node:crypto';
+import { Session } from 'node:inspector/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { createDb, migrateLatest, mysqlConnection } from '../src/db/knex.js';
 import { loadConfig } from '../src/config.js';
@@ -29,10 +34,15 @@ import { processBundle } from '../src/fhir/exchange/transaction.js';
 import '../src/fhir/resources/index.js';
 import { storable, syntheaExchange, type TransactionBundle } from '../test/fixtures/synthea-exchange/records.js';
 import { parseDatabaseUrl } from './config.js';
+import { formatProfile, summarizeProfile } from './profile.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/hms_bench_tx';
 const ROUNDS = Math.max(1, Number(process.env.BENCH_TX_ROUNDS ?? 3));
 const TARGET = 0.3;
+/** BENCH_TX_STATEMENTS=1 also lists the statements HMS sent, by shape. */
+const SHAPES = process.env.BENCH_TX_STATEMENTS === '1';
+/** BENCH_TX_PROFILE=DIR writes a CPU profile of the measured rounds there and prints its summary. */
+const PROFILE = process.env.BENCH_TX_PROFILE;
 /** Bytes of VALUES per INSERT statement in the floor (well under max_allowed_packet). */
 const STATEMENT_BYTES = 4 * 1024 * 1024;
 const log = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -142,8 +152,22 @@ async function main(): Promise<void> {
     const entries = work.reduce((n, r) => n + r.reduce((m, b) => m + b.entry.length, 0), 0);
     // the statements HMS sends for them: round trips, which is where its time goes (the CPU mostly waits)
     let statements = 0;
-    const count = (): void => { statements++; };
+    const shapes = new Map<string, number>();
+    const count = (q: { sql?: string }): void => {
+      statements++;
+      if (SHAPES) {
+        const shape = (q.sql ?? '').replace(/\s+/g, ' ').replace(/\((?:\?, )*\?\)(?:, \((?:\?, )*\?\))*/g, '(?...)').slice(0, 90);
+        shapes.set(shape, (shapes.get(shape) ?? 0) + 1);
+      }
+    };
     db.on('query', count);
+    const profiler = PROFILE ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
+    const cpuBefore = process.cpuUsage();
     const started = process.hrtime.bigint();
     let created = 0;
     let matched = 0;
@@ -155,7 +179,21 @@ async function main(): Promise<void> {
     const hmsSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     await auditLog.settle();
     db.off('query', count);
-    const cpu = process.cpuUsage();
+    const cpu = process.cpuUsage(cpuBefore);
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      await mkdir(PROFILE!, { recursive: true });
+      const file = join(PROFILE!, `transaction-ingest-${Date.now()}.cpuprofile`);
+      await writeFile(file, JSON.stringify(profile));
+      log(formatProfile(summarizeProfile(file, process.cwd(), undefined, 25)));
+    }
+
+    // what one statement costs on this machine whatever it does: HMS pays it per statement, the floor per 4 MB
+    const trips = 500;
+    const tripStart = process.hrtime.bigint();
+    for (let i = 0; i < trips; i++) await conn.query('SELECT 1');
+    const roundTripUs = Number(process.hrtime.bigint() - tripStart) / 1e3 / trips;
 
     const rows = await added(conn, schema, before);
     const rowCount = [...rows.values()].reduce((n, t) => n + t.rows.length, 0);
@@ -172,8 +210,13 @@ async function main(): Promise<void> {
     const floorRate = created / floorSeconds;
     log(`${ROUNDS} rounds x ${work[0]!.length} transaction Bundles: ${entries} entries, ${created} resources created, ${matched} matched (conditional creates of the shared providers)`);
     log(`rows written: ${rowCount} in ${rows.size} tables (${[...rows].sort((a, b) => b[1].rows.length - a[1].rows.length).map(([t, v]) => `${t} ${v.rows.length}`).join(', ')})`);
-    log(`HMS  (processBundle, one transaction per Bundle): ${hmsSeconds.toFixed(2)} s, ${Math.round(hmsRate)} resources/s; ${statements} SQL statements (${(statements / created).toFixed(1)} per resource); this process's CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s over the whole run`);
+    log(`HMS  (processBundle, one transaction per Bundle): ${hmsSeconds.toFixed(2)} s, ${Math.round(hmsRate)} resources/s; ${statements} SQL statements (${(statements / created).toFixed(1)} per resource); this process's CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (${((cpu.user + cpu.system) / created / 1000).toFixed(2)} ms per resource)`);
+    log(`a round trip (SELECT 1 over the same connection, ${trips} in a row): ${roundTripUs.toFixed(0)} us; HMS's statements x that: ${(statements * roundTripUs / 1e6).toFixed(2)} s of its ${hmsSeconds.toFixed(2)} s`);
     log(`floor (the same rows, raw multi-row INSERTs in one transaction): ${floorSeconds.toFixed(2)} s, ${Math.round(floorRate)} resources/s`);
+    if (SHAPES) {
+      log('statements by shape (per resource created):');
+      for (const [shape, n] of [...shapes].sort((a, b) => b[1] - a[1]).slice(0, 30)) log(`  ${(n / created).toFixed(2).padStart(6)}  ${shape}`);
+    }
     const ratio = hmsRate / floorRate;
     log(`ratio HMS / floor: ${ratio.toFixed(2)} (target >= ${TARGET}: ${ratio >= TARGET ? 'met' : 'NOT met'})`);
   } finally {

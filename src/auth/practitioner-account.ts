@@ -44,7 +44,7 @@ const PRACTITIONER = 'Practitioner';
 
 /**
  * The FHIR context of an account change: inside the change's transaction (the write path nests
- * in it as a savepoint), with the acting admin's access (full), auditing into the same transaction.
+ * in it, with no savepoint of its own), with the acting admin's access (full), auditing into the same transaction.
  */
 function writeContext(trx: Knex.Transaction, actor: AccountActor): FhirContext {
   const sink = (events: AuditEvent | AuditEvent[], own?: Knex.Transaction): Promise<void> => {

@@ -18,7 +18,8 @@ import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import { dialectOf } from './dialect.js';
 import { inTransaction } from './transactions.js';
-import { insertRows, nowSeconds } from './resource-repository.js';
+import { nowSeconds } from './resource-repository.js';
+import { insertRows } from './write-buffer.js';
 import { securityLogHash } from './audit-hash.js';
 import { wellFormed } from '../characters.js';
 

@@ -13,7 +13,8 @@
  * in the same transaction (readMany): what it passes is the state it revises.
  */
 import type { Knex } from 'knex';
-import { insertRows, type IndexEntries, type Row, type StorageSpec, type StoredResource } from './resource-repository.js';
+import { insertRows } from './write-buffer.js';
+import { type IndexEntries, type Row, type StorageSpec, type StoredResource } from './resource-repository.js';
 
 export interface NativeRevisionOptions {
   spec: StorageSpec;

@@ -7,6 +7,7 @@ import type objection from 'objection';
 import { modelsByTable, type SeedModel } from './models.js';
 import { dialectOf } from './dialect.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+import { appendRows } from './write-buffer.js';
 
 export type Row = Record<string, unknown>;
 
@@ -266,27 +267,15 @@ async function writeIndex(trx: Knex, spec: StorageSpec, id: string, index: Index
   }
   if (!index) return;
   for (const [table, part] of tables) {
-    await insertRows(trx, table, (index[part] ?? []).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
+    await appendRows(trx, table, (index[part] ?? []).map((s) => ({ resource_type: spec.type, resource_id: id, ...s })));
   }
 }
 
-/** Rows per multi-row INSERT on MySQL; SQLite compiles one into a compound SELECT of at most 500 terms. */
-const ROWS_PER_INSERT = { mysql: 1000, sqlite: 500 };
-/** Bound values per statement, under SQLite's limit (32,766). */
-const MAX_BINDINGS = 30_000;
-
-/** Inserts rows in as few statements as each dialect's limits allow. */
-export async function insertRows(trx: Knex, table: string, rows: Row[]): Promise<void> {
-  if (rows.length === 0) return;
-  const size = Math.max(1, Math.min(ROWS_PER_INSERT[dialectOf(trx)], Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
-  for (let i = 0; i < rows.length; i += size) await trx(table).insert(rows.slice(i, i + size));
-}
-
 async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: number, method: string, at: string, resource: unknown, userId?: string): Promise<void> {
-  await trx('resource_history').insert({
+  await appendRows(trx, 'resource_history', [{
     resource_type: spec.type, resource_id: id, version_id: version, method, recorded_at: at,
     recorded_by: userId ?? null, resource: resource === null ? null : JSON.stringify(resource),
-  });
+  }]);
 }
 
 /**

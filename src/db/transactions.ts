@@ -30,9 +30,11 @@ export interface TransactionOptions {
  * the whole transaction is rolled back by the database, so running it again is safe.
  */
 export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
-  // inside a caller's transaction this is a savepoint: a deadlock has rolled back the whole
-  // transaction, so only the outermost caller may run it again
-  if (db.isTransaction) return db.transaction(fn);
+  // inside a caller's transaction fn runs in it, with no savepoint of its own: an error goes up
+  // to the caller, whose transaction rolls back whole (no caller catches one and goes on; a caller
+  // that must, like lab ingestion, opens its savepoint itself). A deadlock has rolled back the
+  // whole transaction anyway, so only the outermost caller may run it again.
+  if (db.isTransaction) return fn(db as Knex.Transaction);
   const attempts = opts.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     try {

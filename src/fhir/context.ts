@@ -2,6 +2,7 @@
 import type { Knex } from 'knex';
 import type { Access } from './access.js';
 import type { SearchLimits } from './search/limits.js';
+import type { VerifiedReferences } from './verified-references.js';
 
 /** Who is asking and how to record it; filled by the HTTP layer (or a worker). */
 export interface FhirContext {
@@ -26,6 +27,8 @@ export interface FhirContext {
    * here); absent, an interaction runs it as soon as its own transaction has committed.
    */
   deferred?: (() => Promise<void>)[];
+  /** References already checked in this transaction (a transaction Bundle's): each is looked up once. */
+  verified?: VerifiedReferences;
   /** The caller manages user accounts itself (the admin API): definitions' account effects are left to it. */
   accountEffectsHandled?: boolean;
   /**

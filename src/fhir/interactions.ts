@@ -75,11 +75,16 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
     const rule = targetDef && guarded ? ctx.access.rule(targetDef, 'read') : undefined;
     if (guarded && !rule) throw missingReference(ref, String(target));
     const narrowed = targetDef && rule && targetDef.table === ref.table;
-    const found = await existingIds(trx, ref.table, [String(target)], {
-      ...ref, narrow: narrowed ? (q) => ctx.access.narrow(trx, q, targetDef, rule) : undefined,
-    });
-    if (!found.has(String(target))) throw missingReference(ref, String(target));
-    checked.add(`${ref.targetType}/${String(target)}`);
+    const reference = `${ref.targetType}/${String(target)}`;
+    const shape = `${ref.table} ${ref.softDelete} ${narrowed ? 'narrowed' : ''} ${JSON.stringify(ref.where ?? {})}`;
+    if (!ctx.verified?.has(reference, shape)) {
+      const found = await existingIds(trx, ref.table, [String(target)], {
+        ...ref, narrow: narrowed ? (q) => ctx.access.narrow(trx, q, targetDef, rule) : undefined,
+      });
+      if (!found.has(String(target))) throw missingReference(ref, String(target));
+      ctx.verified?.add(reference, shape);
+    }
+    checked.add(reference);
   }
   return checked;
 }
@@ -94,6 +99,9 @@ function storedReferences(found: FoundReference[]): { path: string; type: string
   return out;
 }
 
+/** The shape of check visibleIds makes (VerifiedReferences). */
+const VISIBLE = 'visible';
+
 /**
  * 422 for a reference to a stored resource that does not exist or is out of the writer's reach,
  * wherever in the resource it stands (a performer, a link, a care team participant, a contained
@@ -104,8 +112,10 @@ async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, fo
   const refs = storedReferences(found).filter((r) => !checked.has(`${r.type}/${r.id}`));
   for (const type of new Set(refs.map((r) => r.type))) {
     const ofType = refs.filter((r) => r.type === type);
-    const found = await visibleIds(ctx, trx, type, [...new Set(ofType.map((r) => r.id))]);
-    const bad = ofType.find((r) => !found.has(r.id));
+    const unknown = [...new Set(ofType.map((r) => r.id))].filter((id) => !ctx.verified?.has(`${type}/${id}`, VISIBLE));
+    const found = await visibleIds(ctx, trx, type, unknown);
+    for (const id of found) ctx.verified?.add(`${type}/${id}`, VISIBLE);
+    const bad = ofType.find((r) => !found.has(r.id) && !ctx.verified?.has(`${type}/${r.id}`, VISIBLE));
     if (bad) throw unprocessable(`${bad.path} refers to ${type}/${bad.id}, which does not exist or is not a ${type}`, bad.path, 'not-found');
   }
 }

@@ -220,6 +220,35 @@ t.test('bundles', async (t) => {
     t.match(cycle.json().issue[0].diagnostics, /cycle/);
   });
 
+  t.test('entries see what earlier entries wrote; their history and index rows go in as one INSERT per table', async (t) => {
+    const value = `seen-${randomUUID()}`;
+    const p = urn();
+    const statements: string[] = [];
+    const on = (q: { sql: string }): void => { statements.push(q.sql); };
+    h.db.on('query', on);
+    const res = await post(h, { resourceType: 'Bundle', type: 'transaction', entry: [
+      { fullUrl: urn(), resource: org(sys, value), request: { method: 'POST', url: 'Organization' } },
+      // a later POST of the same Bundle matches it by its identifier (a search of the index rows just written)
+      { fullUrl: urn(), resource: org(sys, value), request: { method: 'POST', url: 'Organization', ifNoneExist: `identifier=${sys}|${value}` } },
+      { fullUrl: p, resource: patient(sys, value), request: { method: 'POST', url: 'Patient' } },
+      ...Array.from({ length: 10 }, (_, i) => ({ fullUrl: urn(), resource: immunization(p, { identifier: [{ system: sys, value }], occurrenceDateTime: `2021-01-${String(i + 1).padStart(2, '0')}T10:00:00Z` }), request: { method: 'POST', url: 'Immunization' } })),
+      { request: { method: 'GET', url: `Immunization?identifier=${encodeURIComponent(sys)}|${value}&date=ge2021-01-05` } },
+    ] }, undefined, { prefer: 'return=minimal' });
+    h.db.off('query', on);
+    t.equal(res.statusCode, 200, res.body.slice(0, 300));
+    const entries = res.json().entry as J[];
+    t.equal(entries[0].response.status, '201 Created');
+    t.equal(entries[1].response.status, '200 OK', 'the conditional create found the first Organization');
+    t.equal(entries[1].response.location.split('/')[1], entries[0].response.location.split('/')[1]);
+    t.equal(entries[13].resource?.entry?.length, 6, `the search saw the Immunizations of this transaction: ${JSON.stringify(entries[13]).slice(0, 300)}`);
+    const history = statements.filter((s) => /^insert into .resource_history/i.test(s)).length;
+    t.ok(history <= 3, `the 12 history rows went in with ${history} INSERTs (written before each statement that reads the history or index)`);
+    const read = await h.fhir({ method: 'GET', url: `/fhir/Immunization?patient=${entries[2].response.location.split('/')[1]}&_total=accurate` });
+    t.equal(read.json().total, 10, 'all committed');
+    const versions = await h.db('resource_history').where({ resource_type: 'Immunization' }).whereIn('resource_id', entries.slice(3, 13).map((e) => e.response.location.split('/')[1])).count({ n: '*' });
+    t.equal(Number((versions[0] as J).n), 10, 'each with its version 1');
+  });
+
   t.test('two concurrent transactions conditionally creating one identifier make one resource', async (t) => {
     const other = await buildApp({ config: h.config, logger: false });
     t.teardown(() => other.close());

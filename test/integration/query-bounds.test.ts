@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { testApp, testConfig, type TestApp } from '../helpers/app.js';
 import { createDb, dialectOf } from '../../src/db/knex.js';
-import { insertRows } from '../../src/db/resource-repository.js';
+import { insertRows } from '../../src/db/write-buffer.js';
 
 const mysql = Boolean(process.env.DATABASE_URL);
 const h = await testApp(t);

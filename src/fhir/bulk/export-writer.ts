@@ -33,7 +33,7 @@ export interface ExportProgress { type: string; typeIndex: number; types: number
 export interface WriteOptions {
   /** Where the files go (created; a file is complete once it has its final name). */
   dir: string;
-  /** Rows per statement. */
+  /** Rows per statement (PAGE_SIZE). */
   pageSize?: number;
   /** The patients of a Group export (below system level without it: every patient). */
   patients?: string[];
@@ -46,6 +46,14 @@ export interface WriteOptions {
 export interface WriteResult { output: ExportedFile[]; resources: number; patients: number; stopped: boolean }
 
 const PATIENT_CHUNK = 500;
+
+/**
+ * Rows per page. Small pages keep each page's rows young: they die in the scavenger instead of
+ * filling the old generation, so peak memory stays flat however long the export runs
+ * (bench/bulk-export.ts: 1,000-row pages peaked at 1.38x the RSS at 10x the data, 100-row pages
+ * at 1.03x, for the same throughput within the noise).
+ */
+const PAGE_SIZE = 100;
 
 /** The rows of a type that belong to patients: the column its access follows (Patient: its id). */
 const patientColumnOf = (def: ResourceDefinition): string => def.patientColumn ?? 'id';
@@ -97,7 +105,7 @@ function pageQuery(ctx: FhirContext, def: ResourceDefinition, params: ExportPara
 
 /** Writes the export's files; returns the manifest's output (types with no resource have no file). */
 export async function writeExport(ctx: FhirContext, level: ExportLevel, params: ExportParams, opts: WriteOptions): Promise<WriteResult> {
-  const pageSize = opts.pageSize ?? 1000;
+  const pageSize = opts.pageSize ?? PAGE_SIZE;
   const until = uuidv7();
   await mkdir(opts.dir, { recursive: true });
   const output: ExportedFile[] = [];

@@ -3,7 +3,9 @@
  *
  * - transaction: every entry in one database transaction, all or nothing. Deletes run first, then
  *   the writes (creates before updates and patches, each after the entries it refers to, so
- *   references between entries resolve to the ids the server gives), then the reads. The audit
+ *   references between entries resolve to the ids the server gives), then the reads. The
+ *   entries' history and search index rows are gathered and written as multi-row INSERTs before
+ *   any statement that reads their tables (src/db/write-buffer.ts). The audit
  *   rows of every entry are appended at the end, inside the transaction: they commit with the
  *   data, and the chain head is locked for the end only. A failing entry rolls everything back;
  *   the OperationOutcome names the entry and the element.
@@ -15,6 +17,8 @@ import type { AuditEvent, FhirContext } from '../context.js';
 import type { Bundle } from '../bundle.js';
 import { FhirError, unprocessable, type Issue } from '../outcome.js';
 import { inTransaction } from '../../db/transactions.js';
+import { bufferRows, flushRows } from '../../db/write-buffer.js';
+import { VerifiedReferences } from '../verified-references.js';
 import { bundleRequests, entryPath, type BundleEntryRequest } from './bundle-entries.js';
 import { EntryIndex, dependencies, resolveReferences } from './entry-references.js';
 import { failedEntry, runEntry, statusLine, type EntryResult, type ReturnPreference } from './run-entry.js';
@@ -96,9 +100,11 @@ async function transaction(ctx: FhirContext, entries: BundleEntryRequest[], inde
   const results = await inTransaction(ctx.db, async (trx) => {
     // a deadlock runs the whole transaction again: nothing of a failed attempt is kept
     deferred.length = 0;
+    // the entries' history and index rows go in as multi-row INSERTs (src/db/write-buffer.ts)
+    bufferRows(trx);
     const events: AuditEvent[] = [];
     const inner: FhirContext = {
-      ...ctx, db: trx, deferred,
+      ...ctx, db: trx, deferred, verified: new VerifiedReferences(),
       audit: async (e) => { events.push(...(Array.isArray(e) ? e : [e])); },
     };
     const written = new Map<number, string>();
@@ -107,12 +113,17 @@ async function transaction(ctx: FhirContext, entries: BundleEntryRequest[], inde
       try {
         const resource = await resolveReferences(inner, trx, e, index, written, false);
         const result = await runEntry(inner, e, resource, ret);
-        if (result.wrote) written.set(e.index, result.wrote);
+        if (result.wrote) {
+          written.set(e.index, result.wrote);
+          // an update may have changed what a reference to it was checked against
+          if (e.method !== 'POST') inner.verified!.forget(result.wrote);
+        }
         out[e.index] = result;
       } catch (err) {
         throw inEntry(err, e);
       }
     }
+    await flushRows(trx);
     if (events.length) await ctx.audit(events, trx);
     return out;
   }, { retryOnDuplicate: true });

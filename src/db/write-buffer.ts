@@ -1,0 +1,112 @@
+/**
+ * Rows a transaction appends that none of its own statements reads back at once (each resource's
+ * history row, its search index rows), gathered and written as multi-row INSERTs instead of a few
+ * statements per resource: a transaction Bundle of 200 resources sends one INSERT per table for
+ * them, not 600.
+ *
+ * Nothing a statement could see is held back: the rows of a table are written before the next
+ * statement of the transaction that names that table (a search on the index, a read joined with
+ * the history), and all of them when the transaction's body ends with flushRows (a COMMIT that
+ * finds rows still gathered rolls back instead: never a part of the writes). Every statement of a knex transaction, COMMIT
+ * included, runs through the transaction's own client's `query(connection, statement)` (knex 3:
+ * lib/execution/transaction.js, makeTxClient); `bufferRows` wraps that function of this one
+ * transaction's client, so the guarantee holds whoever builds the statement.
+ * test/integration/write-buffer.test.ts checks it against the database.
+ */
+import type { Knex } from 'knex';
+import { dialectOf } from './dialect.js';
+
+type Row = Record<string, unknown>;
+
+/** Rows per multi-row INSERT on MySQL; SQLite compiles one into a compound SELECT of at most 500 terms. */
+const ROWS_PER_INSERT = { mysql: 1000, sqlite: 500 };
+/** Bound values per statement, under SQLite's limit (32,766). */
+const MAX_BINDINGS = 30_000;
+
+/** Inserts rows in as few statements as each dialect's limits allow. */
+export async function insertRows(trx: Knex, table: string, rows: Row[]): Promise<void> {
+  if (rows.length === 0) return;
+  const size = Math.max(1, Math.min(ROWS_PER_INSERT[dialectOf(trx)], Math.floor(MAX_BINDINGS / Object.keys(rows[0]!).length)));
+  for (let i = 0; i < rows.length; i += size) await trx(table).insert(rows.slice(i, i + size));
+}
+
+interface Buffered {
+  trx: Knex.Transaction;
+  /** Table -> rows not yet written, in the order they were given. */
+  rows: Map<string, Row[]>;
+  /** Set while the buffer writes itself (its own INSERTs pass straight through). */
+  writing: boolean;
+}
+
+type Query = (connection: unknown, statement: unknown) => Promise<unknown>;
+
+/** The buffer of a transaction, by its client (one per knex transaction). */
+const buffers = new WeakMap<object, Buffered>();
+
+const sqlOf = (statement: unknown): string =>
+  typeof statement === 'string' ? statement : String((statement as { sql?: unknown } | null)?.sql ?? '');
+
+/** Writes every buffered row (in table order of first use); the buffer is empty after. */
+async function write(b: Buffered): Promise<void> {
+  if (b.writing || b.rows.size === 0) return;
+  b.writing = true;
+  try {
+    while (b.rows.size) {
+      const [table, rows] = b.rows.entries().next().value as [string, Row[]];
+      b.rows.delete(table);
+      await insertRows(b.trx, table, rows);
+    }
+  } finally {
+    b.writing = false;
+  }
+}
+
+/**
+ * From now on `appendRows(trx, ...)` gathers rows in this transaction. A savepoint
+ * (trx.transaction) buffers nothing of its own and may start only when no rows are gathered
+ * (after flushRows). Idempotent.
+ */
+export function bufferRows(trx: Knex.Transaction): void {
+  const client = trx.client as unknown as { query: Query };
+  if (buffers.has(client)) return;
+  const b: Buffered = { trx, rows: new Map(), writing: false };
+  buffers.set(client, b);
+  const query = client.query;
+  client.query = async function (this: unknown, connection: unknown, statement: unknown) {
+    if (!b.writing && b.rows.size) {
+      const sql = sqlOf(statement);
+      if (/^\s*ROLLBACK/i.test(sql)) b.rows.clear();
+      else if (/^\s*COMMIT/i.test(sql)) {
+        // the body returned without flushRows: a failed INSERT here would leave knex's transaction
+        // open (it does not roll back a failed COMMIT), so nothing of it commits
+        b.rows.clear();
+        await query.call(this, connection, 'ROLLBACK');
+        throw new Error('A buffered transaction ended with rows not written (flushRows before it returns): rolled back');
+      } else if ([...b.rows.keys()].some((t) => sql.includes(t))) await write(b);
+    }
+    return query.call(this, connection, statement);
+  };
+  // a savepoint runs on a client of its own, which this one cannot see through; its SAVEPOINT
+  // would come before the rows, and its rollback take them along: refused while rows are gathered
+  const nest = (client as unknown as { transaction: (...args: unknown[]) => unknown }).transaction;
+  (client as unknown as { transaction: (...args: unknown[]) => unknown }).transaction = function (this: unknown, ...args: unknown[]) {
+    if (b.rows.size) throw new Error('A savepoint in a buffered transaction must start after flushRows');
+    return nest.apply(this, args);
+  };
+}
+
+/** Appends rows to a table: at once, or gathered when the transaction buffers them (bufferRows). */
+export async function appendRows(trx: Knex, table: string, rows: Row[]): Promise<void> {
+  if (rows.length === 0) return;
+  const b = trx.isTransaction ? buffers.get(trx.client) : undefined;
+  if (!b) return insertRows(trx, table, rows);
+  const list = b.rows.get(table);
+  if (list) for (const r of rows) list.push(r);
+  else b.rows.set(table, [...rows]);
+}
+
+/** Writes what a transaction has gathered now (before work that must see it from another connection). */
+export async function flushRows(trx: Knex): Promise<void> {
+  const b = trx.isTransaction ? buffers.get(trx.client) : undefined;
+  if (b) await write(b);
+}
