@@ -63,8 +63,9 @@ async function write(b: Buffered): Promise<void> {
 
 /**
  * From now on `appendRows(trx, ...)` gathers rows in this transaction. A savepoint
- * (trx.transaction) buffers nothing of its own and may start only when no rows are gathered
- * (after flushRows). Idempotent.
+ * (trx.transaction) buffers nothing of its own and, like a stream (which bypasses query()), may
+ * start only when no rows are gathered (after flushRows). Call it on a transaction the caller
+ * opened itself: every appendRows of it is gathered from then on. Idempotent.
  */
 export function bufferRows(trx: Knex.Transaction): void {
   const client = trx.client as unknown as { query: Query };
@@ -85,6 +86,12 @@ export function bufferRows(trx: Knex.Transaction): void {
       } else if ([...b.rows.keys()].some((t) => sql.includes(t))) await write(b);
     }
     return query.call(this, connection, statement);
+  };
+  // a stream runs through the client's stream(), not query(): refused while rows are gathered
+  const stream = (client as unknown as { stream: (...args: unknown[]) => unknown }).stream;
+  (client as unknown as { stream: (...args: unknown[]) => unknown }).stream = function (this: unknown, ...args: unknown[]) {
+    if (b.rows.size) throw new Error('A stream in a buffered transaction must start after flushRows');
+    return stream.apply(this, args);
   };
   // a savepoint runs on a client of its own, which this one cannot see through; its SAVEPOINT
   // would come before the rows, and its rollback take them along: refused while rows are gathered

@@ -61,6 +61,7 @@ const patientReference = (def: ResourceDefinition): ReferenceCheck | undefined =
  */
 async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDefinition, columns: Row, current?: StoredResource): Promise<Set<string>> {
   const checked = new Set<string>();
+  const verified = ctx.verified?.for(ctx.access);
   for (const ref of def.references) {
     if (ref.requiredUser && ref.column in columns && (columns[ref.column] === null || columns[ref.column] === undefined)) {
       // no user wrote it (a system client): an update keeps who was recorded, a create must name one
@@ -77,12 +78,12 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
     const narrowed = targetDef && rule && targetDef.table === ref.table;
     const reference = `${ref.targetType}/${String(target)}`;
     const shape = `${ref.table} ${ref.softDelete} ${narrowed ? 'narrowed' : ''} ${JSON.stringify(ref.where ?? {})}`;
-    if (!ctx.verified?.has(reference, shape)) {
+    if (!verified?.has(reference, shape)) {
       const found = await existingIds(trx, ref.table, [String(target)], {
         ...ref, narrow: narrowed ? (q) => ctx.access.narrow(trx, q, targetDef, rule) : undefined,
       });
       if (!found.has(String(target))) throw missingReference(ref, String(target));
-      ctx.verified?.add(reference, shape);
+      verified?.add(reference, shape);
     }
     checked.add(reference);
   }
@@ -110,12 +111,13 @@ const VISIBLE = 'visible';
 async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, found: FoundReference[], checked: Set<string>): Promise<void> {
   // the column references (the subject ...) were checked already, under the same rule
   const refs = storedReferences(found).filter((r) => !checked.has(`${r.type}/${r.id}`));
+  const verified = ctx.verified?.for(ctx.access);
   for (const type of new Set(refs.map((r) => r.type))) {
     const ofType = refs.filter((r) => r.type === type);
-    const unknown = [...new Set(ofType.map((r) => r.id))].filter((id) => !ctx.verified?.has(`${type}/${id}`, VISIBLE));
+    const unknown = [...new Set(ofType.map((r) => r.id))].filter((id) => !verified?.has(`${type}/${id}`, VISIBLE));
     const found = await visibleIds(ctx, trx, type, unknown);
-    for (const id of found) ctx.verified?.add(`${type}/${id}`, VISIBLE);
-    const bad = ofType.find((r) => !found.has(r.id) && !ctx.verified?.has(`${type}/${r.id}`, VISIBLE));
+    for (const id of found) verified?.add(`${type}/${id}`, VISIBLE);
+    const bad = ofType.find((r) => !found.has(r.id) && !verified?.has(`${type}/${r.id}`, VISIBLE));
     if (bad) throw unprocessable(`${bad.path} refers to ${type}/${bad.id}, which does not exist or is not a ${type}`, bad.path, 'not-found');
   }
 }

@@ -137,6 +137,20 @@ t.test('CoverageEligibilityRequest answered from the insurance table', async (t)
     t.equal(resp?.outcome, 'complete');
   });
 
+  t.test('what the server looked up to answer one entry does not open it to the caller in the next', async (t) => {
+    // the client may ask but not read coverage: the answer to entry 0 is the server's, which reads P's coverage
+    const asker = (await clientToken(h, 'system/CoverageEligibilityRequest.c system/Patient.rs', 'insurer')).token;
+    const entries = [
+      { fullUrl: `urn:uuid:${randomUUID()}`, resource: request(P), request: { method: 'POST', url: 'CoverageEligibilityRequest' } },
+      { fullUrl: `urn:uuid:${randomUUID()}`, resource: request(P, { insurance: [{ coverage: { reference: `Coverage/${primary}` } }] }), request: { method: 'POST', url: 'CoverageEligibilityRequest' } },
+    ];
+    const alone = await h.fhir({ method: 'POST', url: '/fhir', token: asker, payload: { resourceType: 'Bundle', type: 'transaction', entry: [entries[0]] } });
+    t.equal(alone.statusCode, 200, `the first entry alone is allowed: ${alone.body.slice(0, 300)}`);
+    const res = await h.fhir({ method: 'POST', url: '/fhir', token: asker, payload: { resourceType: 'Bundle', type: 'transaction', entry: entries } });
+    t.equal(res.statusCode, 422, res.body.slice(0, 300));
+    t.match(res.json().issue[0].diagnostics, /^Bundle\.entry\[1\].*Coverage/, 'the second entry names a Coverage the client cannot see');
+  });
+
   t.test('bad input: 400/422 and nothing written', async (t) => {
     const reqs = await count('CoverageEligibilityRequest');
     const resps = await count('CoverageEligibilityResponse');

@@ -19,6 +19,7 @@ import { FhirError, unprocessable, type Issue } from '../outcome.js';
 import { inTransaction } from '../../db/transactions.js';
 import { bufferRows, flushRows } from '../../db/write-buffer.js';
 import { VerifiedReferences } from '../verified-references.js';
+import { resourceDefinition } from '../registry.js';
 import { bundleRequests, entryPath, type BundleEntryRequest } from './bundle-entries.js';
 import { EntryIndex, dependencies, resolveReferences } from './entry-references.js';
 import { failedEntry, runEntry, statusLine, type EntryResult, type ReturnPreference } from './run-entry.js';
@@ -104,7 +105,7 @@ async function transaction(ctx: FhirContext, entries: BundleEntryRequest[], inde
     bufferRows(trx);
     const events: AuditEvent[] = [];
     const inner: FhirContext = {
-      ...ctx, db: trx, deferred, verified: new VerifiedReferences(),
+      ...ctx, db: trx, deferred, verified: new VerifiedReferences(ctx.access),
       audit: async (e) => { events.push(...(Array.isArray(e) ? e : [e])); },
     };
     const written = new Map<number, string>();
@@ -115,8 +116,10 @@ async function transaction(ctx: FhirContext, entries: BundleEntryRequest[], inde
         const result = await runEntry(inner, e, resource, ret);
         if (result.wrote) {
           written.set(e.index, result.wrote);
-          // an update may have changed what a reference to it was checked against
+          // an update may have changed what a reference to it was checked against; a write to
+          // what assigns patients (a CareTeam, an Appointment) may have narrowed a restricted caller's reach
           if (e.method !== 'POST') inner.verified!.forget(result.wrote);
+          if (!ctx.access.unrestricted && resourceDefinition(e.type)?.assigns) inner.verified!.clear();
         }
         out[e.index] = result;
       } catch (err) {
@@ -132,6 +135,8 @@ async function transaction(ctx: FhirContext, entries: BundleEntryRequest[], inde
 }
 
 async function batch(ctx: FhirContext, entries: BundleEntryRequest[], index: EntryIndex, ret: ReturnPreference, opts: BundleOptions): Promise<EntryResult[]> {
+  // each entry commits alone: inside a caller's transaction a failed entry's writes would stay
+  if (ctx.db.isTransaction) throw new Error('A batch runs each entry in a transaction of its own: call it outside a transaction');
   const out: EntryResult[] = [];
   for (const e of entries) {
     try {
