@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import type { Row, StorageHooks } from './resource-repository.js';
 import { measureByName, measuresOfRow } from '../mappers/vitals-mapper.js';
+import { appendRows } from './write-buffer.js';
 
 const VITALS_COLUMNS = [
   'id', 'patient_id', 'visit_id', 'recorded_by', 'recorded_at', 'systolic_bp', 'diastolic_bp', 'heart_rate', 'respiratory_rate', 'temperature',
@@ -34,10 +35,10 @@ const sourceTable = (source: unknown): string => (source === 'vitals' ? 'vitals'
 /** Creates the source row of a projection row and returns its id. */
 async function attach(trx: Knex, projection: Row, source: Row): Promise<string> {
   const id = uuidv7();
-  await trx(sourceTable(projection.source)).insert({
+  await appendRows(trx, sourceTable(projection.source), [{
     ...source, id, patient_id: projection.patient_id, visit_id: projection.visit_id ?? null,
     version_id: 1, created_at: projection.updated_at, updated_at: projection.updated_at,
-  });
+  }]);
   return id;
 }
 
@@ -78,7 +79,7 @@ export const observationStorage: StorageHooks = {
   async insertRow(trx, id, row) {
     const { projection, source } = split(row);
     const sourceId = await attach(trx, projection, source);
-    await trx('observations').insert({ ...projection, id, source_id: sourceId });
+    await appendRows(trx, 'observations', [{ ...projection, id, source_id: sourceId }]);
   },
   async updateRow(trx, id, row) {
     const { projection, source } = split(row);

@@ -99,12 +99,6 @@ export function nowSeconds(): { date: Date; sql: string } {
 const parseJson = (v: unknown): Record<string, unknown> | undefined =>
   v === null || v === undefined ? undefined : typeof v === 'string' ? JSON.parse(v) : (v as Record<string, unknown>);
 
-const modelOf = (spec: StorageSpec) => {
-  const model = modelsByTable[spec.table];
-  if (!model) throw new Error(`no model for table ${spec.table}`);
-  return model;
-};
-
 /** The row of an id among the type's rows of its table (updates and deletes). */
 function ofType(trx: Knex, spec: StorageSpec, id: string): { model?: objection.QueryBuilder<SeedModel>; plain?: Knex.QueryBuilder } {
   const model = modelsByTable[spec.table];
@@ -285,8 +279,8 @@ async function appendHistory(trx: Knex, spec: StorageSpec, id: string, version: 
 export async function insertResource(trx: Knex, spec: StorageSpec, input: WriteInput, at: string, version = 1): Promise<void> {
   const row = { ...input.columns, id: input.id, version_id: version, created_at: at, [spec.updatedColumn ?? 'updated_at']: at };
   if (spec.storage?.insertRow) await spec.storage.insertRow(trx, input.id, row);
-  else if (modelsByTable[spec.table]) await modelOf(spec).query(trx).insert(row);
-  else await trx(spec.table).insert(row);
+  // (gathered in a buffered transaction where the table allows: src/db/write-buffer.ts)
+  else await appendRows(trx, spec.table, [row]);
   await appendHistory(trx, spec, input.id, version, input.method, at, input.resource, input.userId);
   await writeIndex(trx, spec, input.id, input.index, version === 1);
 }

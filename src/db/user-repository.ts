@@ -52,3 +52,8 @@ export async function touchLastLogin(db: Knex, userId: string): Promise<void> {
   // keep updated_at: MySQL's ON UPDATE would otherwise move the Practitioner's lastUpdated without a new version
   await UserModel.query(db).patch({ last_login: nowSeconds().sql, updated_at: db.raw('??', ['updated_at']) }).where('id', userId);
 }
+
+/** Whether a user is a doctor or nurse, not deleted (a Practitioner a clinical record may name). */
+export async function isClinicianUser(db: Knex, userId: string): Promise<boolean> {
+  return (await db('users').where({ id: userId }).whereIn('role', ['doctor', 'nurse']).whereNull('deleted_at').first('id')) !== undefined;
+}

@@ -1,22 +1,34 @@
 /**
  * Rows a transaction appends that none of its own statements reads back at once (each resource's
- * history row, its search index rows), gathered and written as multi-row INSERTs instead of a few
- * statements per resource: a transaction Bundle of 200 resources sends one INSERT per table for
- * them, not 600.
+ * history row, its search index rows, the row of a new resource in a table nothing else depends
+ * on), gathered and written as multi-row INSERTs instead of a few statements per resource: a
+ * transaction Bundle of 200 resources sends one INSERT per table and column set for them, not 800.
  *
- * Nothing a statement could see is held back: the rows of a table are written before the next
- * statement of the transaction that names that table (a search on the index, a read joined with
- * the history), and all of them when the transaction's body ends with flushRows (a COMMIT that
- * finds rows still gathered rolls back instead: never a part of the writes). Every statement of a knex transaction, COMMIT
- * included, runs through the transaction's own client's `query(connection, statement)` (knex 3:
- * lib/execution/transaction.js, makeTxClient); `bufferRows` wraps that function of this one
- * transaction's client, so the guarantee holds whoever builds the statement.
- * test/integration/write-buffer.test.ts checks it against the database.
+ * Nothing a statement could see is held back: the rows are written before the next statement of
+ * the transaction that names one of their tables (a search on the index, a read joined with the
+ * history, a reference check), before any UPDATE or DELETE (whose cascades and triggers would
+ * miss rows not yet written), and all of them when the transaction's body ends with flushRows (a
+ * COMMIT that finds rows still gathered rolls back instead: never a part of the writes). Every
+ * statement of a knex transaction, COMMIT included, runs through the transaction's own client's
+ * `query(connection, statement)` (knex 3: lib/execution/transaction.js, makeTxClient);
+ * `bufferRows` wraps that function of this one transaction's client, so the guarantee holds
+ * whoever builds the statement. test/integration/write-buffer.test.ts checks it against the
+ * database, and that GATHERED names only tables no foreign key points to and no INSERT trigger
+ * watches (so the order rows go in is free).
  */
 import type { Knex } from 'knex';
 import { dialectOf } from './dialect.js';
 
 type Row = Record<string, unknown>;
+
+/**
+ * The tables whose appended rows may wait: history, the search index and the resource tables that
+ * no foreign key references and no INSERT trigger reads (rows of any other table go in at once).
+ */
+export const GATHERED = new Set([
+  'resource_history', 'search_token', 'search_string', 'search_date', 'search_number', 'search_quantity',
+  'fhir_resources', 'observations', 'lab_results', 'vitals', 'diagnostic_reports', 'medical_conditions',
+]);
 
 /** Rows per multi-row INSERT on MySQL; SQLite compiles one into a compound SELECT of at most 500 terms. */
 const ROWS_PER_INSERT = { mysql: 1000, sqlite: 500 };
@@ -32,8 +44,10 @@ export async function insertRows(trx: Knex, table: string, rows: Row[]): Promise
 
 interface Buffered {
   trx: Knex.Transaction;
-  /** Table -> rows not yet written, in the order they were given. */
-  rows: Map<string, Row[]>;
+  /** Table and column list -> rows not yet written, in the order they were given (one INSERT shape each). */
+  rows: Map<string, { table: string; rows: Row[] }>;
+  /** The tables of `rows`. */
+  tables: Set<string>;
   /** Set while the buffer writes itself (its own INSERTs pass straight through). */
   writing: boolean;
 }
@@ -52,10 +66,11 @@ async function write(b: Buffered): Promise<void> {
   b.writing = true;
   try {
     while (b.rows.size) {
-      const [table, rows] = b.rows.entries().next().value as [string, Row[]];
-      b.rows.delete(table);
+      const [key, { table, rows }] = b.rows.entries().next().value as [string, { table: string; rows: Row[] }];
+      b.rows.delete(key);
       await insertRows(b.trx, table, rows);
     }
+    b.tables.clear();
   } finally {
     b.writing = false;
   }
@@ -70,20 +85,21 @@ async function write(b: Buffered): Promise<void> {
 export function bufferRows(trx: Knex.Transaction): void {
   const client = trx.client as unknown as { query: Query };
   if (buffers.has(client)) return;
-  const b: Buffered = { trx, rows: new Map(), writing: false };
+  const b: Buffered = { trx, rows: new Map(), tables: new Set(), writing: false };
   buffers.set(client, b);
   const query = client.query;
   client.query = async function (this: unknown, connection: unknown, statement: unknown) {
     if (!b.writing && b.rows.size) {
       const sql = sqlOf(statement);
-      if (/^\s*ROLLBACK/i.test(sql)) b.rows.clear();
+      if (/^\s*ROLLBACK/i.test(sql)) { b.rows.clear(); b.tables.clear(); }
       else if (/^\s*COMMIT/i.test(sql)) {
         // the body returned without flushRows: a failed INSERT here would leave knex's transaction
         // open (it does not roll back a failed COMMIT), so nothing of it commits
         b.rows.clear();
+        b.tables.clear();
         await query.call(this, connection, 'ROLLBACK');
         throw new Error('A buffered transaction ended with rows not written (flushRows before it returns): rolled back');
-      } else if ([...b.rows.keys()].some((t) => sql.includes(t))) await write(b);
+      } else if (/^\s*(UPDATE|DELETE)\b/i.test(sql) || [...b.tables].some((t) => sql.includes(t))) await write(b);
     }
     return query.call(this, connection, statement);
   };
@@ -105,11 +121,16 @@ export function bufferRows(trx: Knex.Transaction): void {
 /** Appends rows to a table: at once, or gathered when the transaction buffers them (bufferRows). */
 export async function appendRows(trx: Knex, table: string, rows: Row[]): Promise<void> {
   if (rows.length === 0) return;
-  const b = trx.isTransaction ? buffers.get(trx.client) : undefined;
+  const b = trx.isTransaction && GATHERED.has(table) ? buffers.get(trx.client) : undefined;
   if (!b) return insertRows(trx, table, rows);
-  const list = b.rows.get(table);
-  if (list) for (const r of rows) list.push(r);
-  else b.rows.set(table, [...rows]);
+  b.tables.add(table);
+  for (const r of rows) {
+    // rows of one INSERT share their columns (a missing one would be NULL on SQLite, not its default)
+    const key = `${table} ${Object.keys(r).join(',')}`;
+    const list = b.rows.get(key);
+    if (list) list.rows.push(r);
+    else b.rows.set(key, { table, rows: [r] });
+  }
 }
 
 /** Writes what a transaction has gathered now (before work that must see it from another connection). */

@@ -24,6 +24,7 @@ import type { Rule } from '../auth/policy.js';
 import { locate, missing, patientOfResource, patientOfRow, removedVisible, versionVisible, visibleIds } from './reach.js';
 import { joinCareTeam } from './care-team-membership.js';
 import { canonicalJson } from '../db/audit-hash.js';
+import { isClinicianUser } from '../db/user-repository.js';
 
 export type { AuditEvent, FhirContext } from './context.js';
 import type { Bundle } from './bundle.js';
@@ -78,7 +79,8 @@ async function checkReferences(ctx: FhirContext, trx: Knex.Transaction, def: Res
     const narrowed = targetDef && rule && targetDef.table === ref.table;
     const reference = `${ref.targetType}/${String(target)}`;
     const shape = `${ref.table} ${ref.softDelete} ${narrowed ? 'narrowed' : ''} ${JSON.stringify(ref.where ?? {})}`;
-    if (!verified?.has(reference, shape)) {
+    // what the transaction created exists; with no row filter there is nothing else to check
+    if (!(verified?.createdHere(reference) && !ref.where) && !verified?.has(reference, shape)) {
       const found = await existingIds(trx, ref.table, [String(target)], {
         ...ref, narrow: narrowed ? (q) => ctx.access.narrow(trx, q, targetDef, rule) : undefined,
       });
@@ -100,6 +102,18 @@ function storedReferences(found: FoundReference[]): { path: string; type: string
   return out;
 }
 
+/** The shape of check isClinician makes (VerifiedReferences). */
+const CLINICIAN = 'clinician';
+
+/** Whether a user is a doctor or nurse: looked up once per transaction (forgotten when the transaction writes the Practitioner). */
+async function isClinician(ctx: FhirContext, trx: Knex.Transaction, userId: string): Promise<boolean> {
+  const verified = ctx.verified?.for(ctx.access);
+  if (verified?.has(`Practitioner/${userId}`, CLINICIAN)) return true;
+  const yes = await isClinicianUser(trx, userId);
+  if (yes) verified?.add(`Practitioner/${userId}`, CLINICIAN);
+  return yes;
+}
+
 /** The shape of check visibleIds makes (VerifiedReferences). */
 const VISIBLE = 'visible';
 
@@ -111,15 +125,22 @@ const VISIBLE = 'visible';
 async function checkStoredReferences(ctx: FhirContext, trx: Knex.Transaction, found: FoundReference[], checked: Set<string>): Promise<void> {
   // the column references (the subject ...) were checked already, under the same rule
   const refs = storedReferences(found).filter((r) => !checked.has(`${r.type}/${r.id}`));
-  const verified = ctx.verified?.for(ctx.access);
   for (const type of new Set(refs.map((r) => r.type))) {
     const ofType = refs.filter((r) => r.type === type);
-    const unknown = [...new Set(ofType.map((r) => r.id))].filter((id) => !verified?.has(`${type}/${id}`, VISIBLE));
-    const found = await visibleIds(ctx, trx, type, unknown);
-    for (const id of found) verified?.add(`${type}/${id}`, VISIBLE);
-    const bad = ofType.find((r) => !found.has(r.id) && !verified?.has(`${type}/${r.id}`, VISIBLE));
+    const visible = await knownVisible(ctx, trx, type, ofType.map((r) => r.id));
+    const bad = ofType.find((r) => !visible.has(r.id));
     if (bad) throw unprocessable(`${bad.path} refers to ${type}/${bad.id}, which does not exist or is not a ${type}`, bad.path, 'not-found');
   }
+}
+
+/** visibleIds, each id looked up once per transaction (none for what an unrestricted caller's transaction created). */
+async function knownVisible(ctx: FhirContext, trx: Knex.Transaction, type: string, ids: string[]): Promise<Set<string>> {
+  const verified = ctx.verified?.for(ctx.access);
+  if (!verified) return visibleIds(ctx, trx, type, ids);
+  const known = (id: string): boolean => verified.createdHere(`${type}/${id}`) || verified.has(`${type}/${id}`, VISIBLE);
+  const found = await visibleIds(ctx, trx, type, [...new Set(ids)].filter((id) => !known(id)));
+  for (const id of found) verified.add(`${type}/${id}`, VISIBLE);
+  return new Set(ids.filter(known));
 }
 
 /**
@@ -136,7 +157,8 @@ async function prepare(ctx: FhirContext, trx: Knex.Transaction, def: ResourceDef
   const columns = def.toRow(incoming, { id, userId: ctx.userId, now });
   await checkStoredReferences(ctx, trx, references, await checkReferences(ctx, trx, def, columns, current));
   await def.checkStored?.(incoming, {
-    trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => visibleIds(ctx, trx, type, ids),
+    trx, id, userId: ctx.userId, columns, current, visible: (type, ids) => knownVisible(ctx, trx, type, ids),
+    isClinician: (userId) => isClinician(ctx, trx, userId),
   });
   return { incoming, columns, index: indexEntries(def, incoming) };
 }

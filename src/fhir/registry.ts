@@ -126,6 +126,8 @@ export interface StoreCheckContext {
    * other resources must answer for one out of the caller's reach as for one that does not exist.
    */
   visible(type: string, ids: string[]): Promise<Set<string>>;
+  /** Whether a user is a doctor or nurse of this server, not deleted (looked up once per transaction). */
+  isClinician(userId: string): Promise<boolean>;
 }
 
 /** What a definition's write effects see, inside the write's transaction. */

@@ -7,7 +7,9 @@ import type { Access } from './access.js';
  * resource the transaction writes again (update, patch) is forgotten and looked up afresh. A
  * transaction runs its deletes first, so nothing it found is deleted by it afterwards. What was
  * found holds for the caller whose access checked it (`for`): the server's own context inside the
- * transaction (an eligibility answer) neither reads nor adds to it.
+ * transaction (an eligibility answer) neither reads nor adds to it. It also holds what the
+ * transaction created and the conditional references it resolved, so a Synthea record's 200
+ * `Practitioner?identifier=...` references are searched for once.
  */
 export class VerifiedReferences {
   constructor(private readonly access: Access) {}
@@ -30,13 +32,48 @@ export class VerifiedReferences {
     else this.passed.set(target, new Set([check]));
   }
 
+  /** Resources the transaction created (`Type/id`): they exist, undeleted, until it commits. */
+  private readonly made = new Set<string>();
+
+  /** Conditional references resolved (`Type?criteria` -> id), until the transaction writes that type. */
+  private readonly resolved = new Map<string, string>();
+
+  /**
+   * The transaction created the resource. For an unrestricted caller (an admin, the server: no
+   * narrowing by reach) a reference to it needs no lookup: it exists and is not deleted (a
+   * transaction runs its deletes first).
+   */
+  created(target: string): void {
+    this.made.add(target);
+  }
+
+  /** Whether a reference to `target` needs no lookup: created here, and the caller reaches everything. */
+  createdHere(target: string): boolean {
+    return this.access.unrestricted && this.made.has(target);
+  }
+
+  /** The id a conditional reference resolved to earlier in this transaction, if nothing of its type was written since. */
+  resolution(key: string): string | undefined {
+    return this.resolved.get(key);
+  }
+
+  resolve(key: string, id: string): void {
+    this.resolved.set(key, id);
+  }
+
   /** The resource was written again in the transaction: what was found of it may no longer hold. */
   forget(target: string): void {
     this.passed.delete(target);
   }
 
+  /** A resource of `type` was written: a conditional reference to the type may now match another. */
+  wroteType(type: string): void {
+    for (const key of this.resolved.keys()) if (key.startsWith(`${type}?`)) this.resolved.delete(key);
+  }
+
   /** The caller's reach may have changed (a write to what assigns patients): nothing found holds. */
   clear(): void {
     this.passed.clear();
+    this.resolved.clear();
   }
 }

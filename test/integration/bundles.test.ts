@@ -145,6 +145,26 @@ t.test('bundles', async (t) => {
     t.equal(res.json().entry[0].resource.managingOrganization.reference, `Organization/${res.json().entry[1].resource.id}`);
   });
 
+  t.test('a conditional reference is searched for once per transaction, and again after an entry writes its type', async (t) => {
+    const first = (await h.fhir({ method: 'POST', url: '/fhir/Organization', payload: org(sys, 'searched-once') })).json().id;
+    const location = (): J => ({ resource: { resourceType: 'Location', name: 'Ward', managingOrganization: { reference: `Organization?identifier=${sys}|searched-once` } }, request: { method: 'POST', url: 'Location' } });
+    const locks: string[] = [];
+    const on = (q: { sql: string }): void => { if (/conditional_locks/.test(q.sql)) locks.push(q.sql); };
+    h.db.on('query', on);
+    const res = await post(h, { resourceType: 'Bundle', type: 'transaction', entry: [location(), location(), location()] });
+    h.db.off('query', on);
+    t.equal(res.statusCode, 200, res.body.slice(0, 300));
+    t.same(res.json().entry.map((e: J) => e.resource.managingOrganization.reference), Array(3).fill(`Organization/${first}`));
+    t.equal(locks.length, 1, 'one search (and one lock) for the three references');
+    // an entry between them creates a second match: the later reference is searched for again
+    const again = await post(h, { resourceType: 'Bundle', type: 'transaction', entry: [
+      location(), { resource: org(sys, 'searched-once'), request: { method: 'POST', url: 'Organization' } }, location(),
+    ] });
+    t.equal(again.statusCode, 412, again.body.slice(0, 300));
+    t.equal(again.json().issue[0].code, 'multiple-matches');
+    t.match(again.json().issue[0].diagnostics, /Bundle\.entry\[2\]/);
+  });
+
   t.test('the spec\'s order: deletes, then writes, then reads; conditional update and delete', async (t) => {
     const victim = (await h.fhir({ method: 'POST', url: '/fhir/Organization', payload: org(sys, 'victim') })).json().id;
     const kept = (await h.fhir({ method: 'POST', url: '/fhir/Organization', payload: org(sys, 'kept') })).json().id;
@@ -224,7 +244,11 @@ t.test('bundles', async (t) => {
     const value = `seen-${randomUUID()}`;
     const p = urn();
     const statements: string[] = [];
-    const on = (q: { sql: string }): void => { statements.push(q.sql); };
+    const patientLookups: unknown[][] = [];
+    const on = (q: { sql: string; bindings?: unknown[] }): void => {
+      statements.push(q.sql);
+      if (/^select .* from .patients./i.test(q.sql)) patientLookups.push(q.bindings ?? []);
+    };
     h.db.on('query', on);
     const res = await post(h, { resourceType: 'Bundle', type: 'transaction', entry: [
       { fullUrl: urn(), resource: org(sys, value), request: { method: 'POST', url: 'Organization' } },
@@ -243,6 +267,8 @@ t.test('bundles', async (t) => {
     t.equal(entries[13].resource?.entry?.length, 6, `the search saw the Immunizations of this transaction: ${JSON.stringify(entries[13]).slice(0, 300)}`);
     const history = statements.filter((s) => /^insert into .resource_history/i.test(s)).length;
     t.ok(history <= 3, `the 12 history rows went in with ${history} INSERTs (written before each statement that reads the history or index)`);
+    const patientId = entries[2].response.location.split('/')[1];
+    t.same(patientLookups.filter((b) => b.includes(patientId)), [], 'the admin\'s Immunizations name the Patient this transaction created: not looked up');
     const read = await h.fhir({ method: 'GET', url: `/fhir/Immunization?patient=${entries[2].response.location.split('/')[1]}&_total=accurate` });
     t.equal(read.json().total, 10, 'all committed');
     const versions = await h.db('resource_history').where({ resource_type: 'Immunization' }).whereIn('resource_id', entries.slice(3, 13).map((e) => e.response.location.split('/')[1])).count({ n: '*' });

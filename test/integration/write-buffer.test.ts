@@ -2,14 +2,18 @@
  * The write buffer of a transaction (src/db/write-buffer.ts) against the real database: rows
  * gathered go in as one multi-row INSERT; a statement naming their table sees them; a savepoint
  * starts only after them; ROLLBACK drops them; a COMMIT reached with rows still gathered commits
- * nothing of the transaction. Embedded SQLite, or MariaDB with DATABASE_URL.
+ * nothing of the transaction; an UPDATE or DELETE of any table comes after them; rows of another
+ * column set or of a table that may not wait go in as they must. GATHERED is checked against the
+ * schema: no foreign key points into its tables, no INSERT trigger watches them. Embedded SQLite,
+ * or MariaDB with DATABASE_URL.
  */
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { testDb } from '../helpers/app.js';
-import { appendRows, bufferRows, flushRows } from '../../src/db/write-buffer.js';
+import { GATHERED, appendRows, bufferRows, flushRows } from '../../src/db/write-buffer.js';
 import { inTransaction } from '../../src/db/transactions.js';
+import { dialectOf } from '../../src/db/dialect.js';
 
 const db = await testDb(t);
 const type = `Buffered${randomUUID().slice(0, 8)}`;
@@ -96,4 +100,69 @@ t.test('without bufferRows, rows go in at once', async (t) => {
   });
   await appendRows(db, 'resource_history', [history(randomUUID())]);
   t.equal(await stored([id]), 1);
+});
+
+t.test('an UPDATE or DELETE of any table comes after the gathered rows (its cascades and triggers see them)', async (t) => {
+  for (const statement of ['update', 'delete'] as const) {
+    const id = randomUUID();
+    await inTransaction(db, async (trx) => {
+      bufferRows(trx);
+      await appendRows(trx, 'resource_history', [history(id)]);
+      const { sql } = await statements(async () => {
+        const q = trx('patients').where('id', 'no such patient');
+        await (statement === 'update' ? q.update({ updated_at: '2026-01-01 00:00:00' }) : q.delete());
+      });
+      t.match(sql[0], /^insert into .resource_history/i, `the rows went in before the ${statement}`);
+      t.equal(sql.length, 2);
+      await flushRows(trx);
+    });
+    t.equal(await stored([id]), 1);
+  }
+});
+
+t.test('rows of another column set go in by an INSERT of their own; a table that may not wait takes its rows at once', async (t) => {
+  const a = randomUUID();
+  const b = randomUUID();
+  const key = `buffer-test-${randomUUID()}`;
+  const { sql } = await statements(() => inTransaction(db, async (trx) => {
+    bufferRows(trx);
+    await appendRows(trx, 'resource_history', [history(a)]);
+    const { recorded_by: _, ...without } = history(b);
+    await appendRows(trx, 'resource_history', [without]);
+    const locks = await statements(() => appendRows(trx, 'conditional_locks', [{ lock_key: key, touched_at: '2026-01-01 00:00:00' }]));
+    t.equal(locks.sql.length, 1, 'conditional_locks is not gathered: written at once');
+    t.notOk(GATHERED.has('conditional_locks'));
+    await flushRows(trx);
+  }));
+  t.equal(sql.filter((s) => /^insert into .resource_history/i.test(s)).length, 2, 'one INSERT per column set');
+  t.equal(await stored([a, b]), 2);
+  await db('conditional_locks').where({ lock_key: key }).delete();
+});
+
+t.test('no foreign key points into a gathered table and no INSERT trigger watches one (the order rows go in is free)', async (t) => {
+  const referencing: string[] = [];
+  const triggers: string[] = [];
+  if (dialectOf(db) === 'mysql') {
+    const [fks] = await db.raw(`SELECT TABLE_NAME AS t, REFERENCED_TABLE_NAME AS r FROM information_schema.KEY_COLUMN_USAGE
+      WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL`) as [{ t: string; r: string }[]];
+    for (const fk of fks) if (GATHERED.has(fk.r)) referencing.push(`${fk.t} -> ${fk.r}`);
+    const [trs] = await db.raw(`SELECT TRIGGER_NAME AS n, EVENT_OBJECT_TABLE AS t FROM information_schema.TRIGGERS
+      WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_MANIPULATION = 'INSERT'`) as [{ n: string; t: string }[]];
+    for (const tr of trs) if (GATHERED.has(tr.t)) triggers.push(tr.n);
+    t.ok(fks.length > 10 && trs.length > 3, 'the schema has foreign keys and INSERT triggers to look at');
+  } else {
+    const tables = (await db.raw(`SELECT name FROM sqlite_master WHERE type = 'table'`)) as { name: string }[];
+    let seen = 0;
+    for (const { name } of tables) {
+      const fks = (await db.raw(`PRAGMA foreign_key_list(\`${name}\`)`)) as { table: string }[];
+      seen += fks.length;
+      for (const fk of fks) if (GATHERED.has(fk.table)) referencing.push(`${name} -> ${fk.table}`);
+    }
+    const trs = (await db.raw(`SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'`)) as { name: string; tbl_name: string; sql: string }[];
+    for (const tr of trs) if (GATHERED.has(tr.tbl_name) && /\bINSERT\s+ON\b/i.test(tr.sql)) triggers.push(tr.name);
+    t.ok(seen > 10 && trs.length > 3, 'the schema has foreign keys and triggers to look at');
+  }
+  for (const table of GATHERED) t.ok(await db.schema.hasTable(table), `${table} exists`);
+  t.same(referencing, [], 'no foreign key references a gathered table');
+  t.same(triggers, [], 'no INSERT trigger on a gathered table');
 });

@@ -92,8 +92,19 @@ export async function resolveReferences(
 async function resolveConditional(ctx: FhirContext, trx: Knex.Transaction, i: number, path: string, type: string, criteria: string, expression: string): Promise<string> {
   const def = resourceDefinition(type);
   if (!def) throw unprocessable(`Bundle.entry[${i}]: ${path} is a conditional reference to '${type}', which this server does not store`, expression);
+  // the same criteria again in this transaction (a record names its practitioner 200 times): the
+  // lock is held already and nothing of the type was written since, so the answer is the same
+  // (criteria on the type's own elements only: a chain or _has would also depend on other types)
+  const own = [...new URLSearchParams(criteria).keys()].every((k) => !k.includes('.') && !k.startsWith('_has'));
+  const verified = own ? ctx.verified?.for(ctx.access) : undefined;
+  const key = `${type}?${canonicalCriteria(criteria)}`;
+  const known = verified?.resolution(key);
+  if (known) return `${type}/${known}`;
   const matches = await conditionalMatches(ctx, trx, def, criteria, 'A conditional reference');
-  if (matches.length === 1) return `${type}/${matches[0]}`;
+  if (matches.length === 1) {
+    verified?.resolve(key, matches[0]!);
+    return `${type}/${matches[0]}`;
+  }
   throw new FhirError(412, [{
     severity: 'error', code: matches.length ? 'multiple-matches' : 'not-found', expression: [expression],
     diagnostics: `Bundle.entry[${i}]: the conditional reference ${path} = ${type}?${criteria.slice(0, 200)} matches ${matches.length ? 'more than one' : 'no'} ${type} (it must match exactly one)`,

@@ -119,6 +119,9 @@ async function transaction(ctx: FhirContext, entries: BundleEntryRequest[], inde
           // an update may have changed what a reference to it was checked against; a write to
           // what assigns patients (a CareTeam, an Appointment) may have narrowed a restricted caller's reach
           if (e.method !== 'POST') inner.verified!.forget(result.wrote);
+          // a create (or the match of its If-None-Exist): the resource exists from here to commit
+          else inner.verified!.created(result.wrote);
+          inner.verified!.wroteType(e.type);
           if (!ctx.access.unrestricted && resourceDefinition(e.type)?.assigns) inner.verified!.clear();
         }
         out[e.index] = result;

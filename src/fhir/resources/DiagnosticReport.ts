@@ -3,6 +3,7 @@
  * delete and search; result references must point at stored Observations.
  * https://hl7.org/fhir/R4/diagnosticreport.html · docs/resources/DiagnosticReport.md
  */
+import { appendRows } from '../../db/write-buffer.js';
 import { defineResource, type TokenValue } from '../registry.js';
 import { ALL_INTERACTIONS, literalRefs } from './common.js';
 import { unprocessable } from '../outcome.js';
@@ -25,7 +26,7 @@ export const DiagnosticReportDefinition = defineResource<DiagnosticReport>({
   softDelete: false,
   patientColumn: 'patient_id',
   storage: {
-    async insertRow(trx, id, row) { await trx(TABLE).insert({ ...row, id }); },
+    async insertRow(trx, id, row) { await appendRows(trx, TABLE, [{ ...row, id }]); },
     async updateRow(trx, id, row) { await trx(TABLE).where({ id }).update(row); },
     async deleteRow(trx, id) { await trx(TABLE).where({ id }).delete(); },
   },

@@ -53,8 +53,7 @@ export const EncounterDefinition = defineResource<Encounter>({
     // a participant the client named must be a clinician (the writing user, when defaulted, may be any user)
     const named = (e.participant ?? []).some((p) => referenceId(p.individual, 'Practitioner'));
     if (named) {
-      const clinician = await ctx.trx('users').where('id', String(doctor)).whereIn('role', ['doctor', 'nurse']).first('id');
-      if (!clinician) {
+      if (!(await ctx.isClinician(String(doctor)))) {
         throw unprocessable(`Encounter.participant.individual refers to Practitioner/${String(doctor)}, which does not exist or is not a Practitioner`, 'Encounter.participant.individual', 'not-found');
       }
     }

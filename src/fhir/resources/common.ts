@@ -20,8 +20,7 @@ export function checkPatientSubject(r: { subject?: Reference }, type: string): v
 export async function checkClinician(ref: Reference | undefined, expression: string, ctx: StoreCheckContext): Promise<void> {
   const id = referenceId(ref, 'Practitioner');
   if (!id) return;
-  const row = await ctx.trx('users').where({ id }).whereIn('role', ['doctor', 'nurse']).whereNull('deleted_at').first('id');
-  if (!row) throw unprocessable(`${expression} refers to Practitioner/${id}, which is not a doctor or nurse of this server`, expression, 'not-found');
+  if (!(await ctx.isClinician(id))) throw unprocessable(`${expression} refers to Practitioner/${id}, which is not a doctor or nurse of this server`, expression, 'not-found');
 }
 
 /** Every coding of concepts as tokens. */
