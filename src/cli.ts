@@ -6,20 +6,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb, migrateLatest } from './db/knex.js';
-import { startServer } from './api/server.js';
-import { startLocalRunner } from './workers/local-runner.js';
-import { JOBS_USAGE, jobsCommand, workerCommand } from './jobs-commands.js';
-import { AuditLog } from './db/audit-log.js';
-import { startMllp, workerLogger } from './workers/worker.js';
-import { createAdmin } from './auth/admin.js';
-import { createUser, toolActor } from './auth/accounts.js';
 import { FhirError } from './fhir/outcome.js';
-import { seedDatabase } from './db/seed/seed-all.js';
-import { AUDIT_USAGE, auditCommand } from './audit-commands.js';
-import { IMPORT_USAGE, importCommand } from './import-command.js';
-import { EXPORT_USAGE, exportCommand } from './export-command.js';
 
-const USAGE = `Usage: hms <command> [options]
+// Each command loads what it needs when it runs (the API server, BullMQ, the registry ...): a
+// tool command such as create-user or audit verify starts in a fraction of the time serve takes.
+async function usage(): Promise<string> {
+  const [{ JOBS_USAGE }, { AUDIT_USAGE }, { IMPORT_USAGE }, { EXPORT_USAGE }] = await Promise.all([
+    import('./jobs-commands.js'), import('./audit-commands.js'), import('./import-command.js'), import('./export-command.js'),
+  ]);
+  return `Usage: hms <command> [options]
 
 Commands:
   start                       embedded all-in-one: migrate, serve the API and run jobs in-process
@@ -42,6 +37,7 @@ ${EXPORT_USAGE}
                               the Markdown table docs/security.md carries
 
 Configuration comes from environment variables; see README.md.`;
+}
 
 function fail(message: string): never {
   process.stderr.write(`hms: ${message}\n`);
@@ -94,12 +90,16 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'serve': {
       await checkMigrated(config);
+      const { startServer } = await import('./api/server.js');
       const app = await startServer(config);
       onSignals(() => app.close());
       return;
     }
     case 'start': {
       await migrate(config);
+      const [{ startServer }, { startLocalRunner }, { AuditLog }, { startMllp, workerLogger }] = await Promise.all([
+        import('./api/server.js'), import('./workers/local-runner.js'), import('./db/audit-log.js'), import('./workers/worker.js'),
+      ]);
       // all-in-one: the same processors and schedules as `hms worker`, run in this process
       const db = createDb(config);
       const log = workerLogger(config);
@@ -123,10 +123,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'worker':
-      await workerCommand(config, rest);
+      await (await import('./jobs-commands.js')).workerCommand(config, rest);
       return;
     case 'jobs':
-      process.exitCode = await jobsCommand(config, rest);
+      process.exitCode = await (await import('./jobs-commands.js')).jobsCommand(config, rest);
       return;
     case 'create-admin': {
       const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' } } });
@@ -134,6 +134,7 @@ async function main(argv: string[]): Promise<void> {
       const db = createDb(config);
       try {
         await migrateLatest(db);
+        const { createAdmin } = await import('./auth/admin.js');
         const id = await createAdmin(db, { email: values.email, password: values.password, name: values.name ?? 'Administrator', cost: config.HMS_BCRYPT_COST });
         process.stdout.write(`Created admin ${values.email} (id ${id})\n`);
       } catch (err) {
@@ -153,6 +154,7 @@ async function main(argv: string[]): Promise<void> {
       const db = createDb(config);
       try {
         await migrateLatest(db);
+        const { createUser, toolActor } = await import('./auth/accounts.js');
         const patient = values.patient === undefined ? undefined : `Patient/${String(values.patient).replace(/^Patient\//, '')}`;
         const user = await createUser({ db, bcryptCost: config.HMS_BCRYPT_COST }, toolActor(db), {
           email: String(values.email), password: String(values.password), role: String(values.role), name: String(values.name), patient,
@@ -183,6 +185,7 @@ async function main(argv: string[]): Promise<void> {
       const db = createDb(config);
       try {
         await migrateLatest(db);
+        const { seedDatabase } = await import('./db/seed/seed-all.js');
         const stats = await seedDatabase(db, {
           patients, batch,
           progress: (done, rows) => { if (done % 2000 === 0) process.stdout.write(`  ${done} patients, ${rows} rows\n`); },
@@ -194,21 +197,21 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'audit':
-      process.exitCode = await auditCommand(config, rest);
+      process.exitCode = await (await import('./audit-commands.js')).auditCommand(config, rest);
       return;
     case 'import':
-      process.exitCode = await importCommand(config, rest);
+      process.exitCode = await (await import('./import-command.js')).importCommand(config, rest);
       return;
     case 'export':
-      process.exitCode = await exportCommand(config, rest);
+      process.exitCode = await (await import('./export-command.js')).exportCommand(config, rest);
       return;
     case undefined:
     case 'help':
     case '--help':
-      process.stdout.write(USAGE + '\n');
+      process.stdout.write(`${await usage()}\n`);
       return;
     default:
-      fail(`unknown command '${command}'\n${USAGE}`);
+      fail(`unknown command '${command}'\n${await usage()}`);
   }
 }
 
