@@ -72,17 +72,32 @@ export interface NestedResource {
  */
 export function findReferences(resource: Record<string, unknown>, at = String(resource.resourceType)): FoundReference[] & { nested: NestedResource[] } {
   const out = Object.assign([] as FoundReference[], { nested: [] as NestedResource[] });
-  const walk = (v: unknown, path: string, contained: boolean): void => {
-    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, `${path}[${i}]`, contained)); return; }
+  // the path of the node being walked, as element names and array indexes: spelled out only where
+  // something is found (a Claim of 300 nodes names a handful of references)
+  const steps: (string | number)[] = [];
+  const path = (): string => at + steps.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
+  const walk = (v: unknown, contained: boolean): void => {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        steps.push(i);
+        walk(v[i], contained);
+        steps.pop();
+      }
+      return;
+    }
     if (!v || typeof v !== 'object') return;
     const o = v as Record<string, unknown>;
-    if (o !== resource && !contained && typeof o.resourceType === 'string') { out.nested.push({ path, resource: o }); return; }
-    if (typeof o.reference === 'string') out.push({ path, holder: o as { reference: string } });
-    for (const [k, x] of Object.entries(o)) {
-      if (k !== 'reference' && x && typeof x === 'object') walk(x, `${path}.${k}`, o === resource && k === 'contained');
+    if (o !== resource && !contained && typeof o.resourceType === 'string') { out.nested.push({ path: path(), resource: o }); return; }
+    if (typeof o.reference === 'string') out.push({ path: path(), holder: o as { reference: string } });
+    for (const k of Object.keys(o)) {
+      const x = o[k];
+      if (k === 'reference' || !x || typeof x !== 'object') continue;
+      steps.push(k);
+      walk(x, o === resource && k === 'contained');
+      steps.pop();
     }
   };
-  walk(resource, at, false);
+  walk(resource, false);
   return out;
 }
 
