@@ -16,6 +16,8 @@ import { canonicalCriteria, conditionalMatches, criteriaOf } from '../conditiona
 import { entryPath, type BundleEntryRequest } from './bundle-entries.js';
 
 const CONDITIONAL = /^([A-Z][A-Za-z]+)\?(.+)$/;
+/** The types whose conditional references a transaction resolves once (until it writes the type). */
+const CACHED_CONDITIONALS = new Set(['Practitioner', 'Organization', 'Location']);
 const TYPED_TAIL = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/;
 
 
@@ -95,7 +97,10 @@ async function resolveConditional(ctx: FhirContext, trx: Knex.Transaction, i: nu
   // the same criteria again in this transaction (a record names its practitioner 200 times): the
   // lock is held already and nothing of the type was written since, so the answer is the same
   // (criteria on the type's own elements only: a chain or _has would also depend on other types)
-  const own = [...new URLSearchParams(criteria).keys()].every((k) => !k.includes('.') && !k.startsWith('_has'));
+  // and only for the directory types a record names over and over, whose rows only their own type
+  // writes (ServiceRequest's lab_results rows come with Observations, PractitionerRole's users
+  // rows with Practitioners, a CoverageEligibilityResponse with its request: not cached)
+  const own = CACHED_CONDITIONALS.has(type) && [...new URLSearchParams(criteria).keys()].every((k) => !k.includes('.') && !k.startsWith('_has'));
   const verified = own ? ctx.verified?.for(ctx.access) : undefined;
   const key = `${type}?${canonicalCriteria(criteria)}`;
   const known = verified?.resolution(key);
