@@ -44,10 +44,8 @@ export async function insertRows(trx: Knex, table: string, rows: Row[]): Promise
 
 interface Buffered {
   trx: Knex.Transaction;
-  /** Table and column list -> rows not yet written, in the order they were given (one INSERT shape each). */
-  rows: Map<string, { table: string; rows: Row[] }>;
-  /** The tables of `rows`. */
-  tables: Set<string>;
+  /** Table -> its column list -> rows not yet written, in the order they were given (one INSERT shape each). */
+  rows: Map<string, Map<string, Row[]>>;
   /** Set while the buffer writes itself (its own INSERTs pass straight through). */
   writing: boolean;
 }
@@ -66,11 +64,10 @@ async function write(b: Buffered): Promise<void> {
   b.writing = true;
   try {
     while (b.rows.size) {
-      const [key, { table, rows }] = b.rows.entries().next().value as [string, { table: string; rows: Row[] }];
-      b.rows.delete(key);
-      await insertRows(b.trx, table, rows);
+      const [table, shapes] = b.rows.entries().next().value as [string, Map<string, Row[]>];
+      b.rows.delete(table);
+      for (const rows of shapes.values()) await insertRows(b.trx, table, rows);
     }
-    b.tables.clear();
   } finally {
     b.writing = false;
   }
@@ -85,21 +82,20 @@ async function write(b: Buffered): Promise<void> {
 export function bufferRows(trx: Knex.Transaction): void {
   const client = trx.client as unknown as { query: Query };
   if (buffers.has(client)) return;
-  const b: Buffered = { trx, rows: new Map(), tables: new Set(), writing: false };
+  const b: Buffered = { trx, rows: new Map(), writing: false };
   buffers.set(client, b);
   const query = client.query;
   client.query = async function (this: unknown, connection: unknown, statement: unknown) {
     if (!b.writing && b.rows.size) {
       const sql = sqlOf(statement);
-      if (/^\s*ROLLBACK/i.test(sql)) { b.rows.clear(); b.tables.clear(); }
+      if (/^\s*ROLLBACK/i.test(sql)) b.rows.clear();
       else if (/^\s*COMMIT/i.test(sql)) {
         // the body returned without flushRows: a failed INSERT here would leave knex's transaction
         // open (it does not roll back a failed COMMIT), so nothing of it commits
         b.rows.clear();
-        b.tables.clear();
         await query.call(this, connection, 'ROLLBACK');
         throw new Error('A buffered transaction ended with rows not written (flushRows before it returns): rolled back');
-      } else if (/^\s*(UPDATE|DELETE)\b/i.test(sql) || [...b.tables].some((t) => sql.includes(t))) await write(b);
+      } else if (/^\s*(UPDATE|DELETE)\b/i.test(sql) || [...b.rows.keys()].some((t) => sql.includes(t))) await write(b);
     }
     return query.call(this, connection, statement);
   };
@@ -123,13 +119,14 @@ export async function appendRows(trx: Knex, table: string, rows: Row[]): Promise
   if (rows.length === 0) return;
   const b = trx.isTransaction && GATHERED.has(table) ? buffers.get(trx.client) : undefined;
   if (!b) return insertRows(trx, table, rows);
-  b.tables.add(table);
+  let shapes = b.rows.get(table);
+  if (!shapes) b.rows.set(table, (shapes = new Map()));
   for (const r of rows) {
     // rows of one INSERT share their columns (a missing one would be NULL on SQLite, not its default)
-    const key = `${table} ${Object.keys(r).join(',')}`;
-    const list = b.rows.get(key);
-    if (list) list.rows.push(r);
-    else b.rows.set(key, { table, rows: [r] });
+    const columns = Object.keys(r).join(',');
+    const list = shapes.get(columns);
+    if (list) list.push(r);
+    else shapes.set(columns, [r]);
   }
 }
 
