@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { onShutdownSignals } from './shutdown.js';
 import { createDb, migrateLatest } from './db/knex.js';
 import { FhirError } from './fhir/outcome.js';
 
@@ -64,17 +65,6 @@ async function checkMigrated(config: Config): Promise<void> {
   }
 }
 
-function onSignals(close: () => Promise<void>): void {
-  let closing = false;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (closing) return;
-      closing = true;
-      close().then(() => process.exit(0), () => process.exit(1));
-    });
-  }
-}
-
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   let config: Config;
@@ -92,7 +82,7 @@ async function main(argv: string[]): Promise<void> {
       await checkMigrated(config);
       const { startServer } = await import('./api/server.js');
       const app = await startServer(config);
-      onSignals(() => app.close());
+      onShutdownSignals(async () => { app.draining = true; await app.close(); }, config.HMS_SHUTDOWN_TIMEOUT);
       return;
     }
     case 'start': {
@@ -107,7 +97,14 @@ async function main(argv: string[]): Promise<void> {
       const runner = startLocalRunner({ db, config, log, auditLog, now: () => new Date() });
       const app = await startServer(config, { db, jobs: runner });
       const mllp = config.HMS_MLLP_PORT !== undefined ? await startMllp({ db, config, log, auditLog, queues: runner, port: config.HMS_MLLP_PORT }) : undefined;
-      onSignals(async () => { await mllp?.close(); await app.close(); await runner.close(); await auditLog.settle(); await db.destroy(); });
+      onShutdownSignals(async () => {
+        app.draining = true;
+        await mllp?.close();
+        await app.close();
+        await runner.close();
+        await auditLog.settle();
+        await db.destroy();
+      }, config.HMS_SHUTDOWN_TIMEOUT);
       const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
       process.stdout.write([
         '',

@@ -57,6 +57,11 @@ export interface Config {
   HMS_MLLP_HOST: string;
   HMS_MLLP_CLIENT?: string;
   HMS_LAB_FACILITIES?: string;
+  HMS_METRICS: 'on' | 'off';
+  HMS_METRICS_PORT?: number;
+  HMS_METRICS_HOST: string;
+  HMS_MAX_EVENT_LOOP_DELAY: number;
+  HMS_SHUTDOWN_TIMEOUT: number;
 }
 
 /** Thrown when an environment variable does not satisfy the config schema. */

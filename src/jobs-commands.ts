@@ -1,6 +1,7 @@
 /**
  * `hms worker`, `hms jobs run` and `hms jobs status` (docs/jobs.md).
  */
+import { onShutdownSignals } from './shutdown.js';
 import { parseArgs } from 'node:util';
 import type { Config } from './config.js';
 import { createDb } from './db/knex.js';
@@ -43,14 +44,8 @@ export async function workerCommand(config: Config, args: string[]): Promise<voi
   }
   if (worker.mllpPort !== undefined) process.stdout.write(`MLLP listening on ${config.HMS_MLLP_HOST}:${worker.mllpPort}\n`);
   process.stdout.write('HMS worker running (BullMQ)\n');
-  let closing = false;
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (closing) return;
-      closing = true;
-      worker.close().then(() => process.exit(0), () => process.exit(1));
-    });
-  }
+  if (worker.metricsPort !== undefined) process.stdout.write(`Metrics on http://${config.HMS_METRICS_HOST}:${worker.metricsPort}/metrics\n`);
+  onShutdownSignals(() => worker.close(), config.HMS_SHUTDOWN_TIMEOUT);
 }
 
 function payloadOf(queue: QueueName, v: { 'as-of'?: string; before?: string; message?: string }): Record<string, unknown> {

@@ -33,6 +33,9 @@ import type { JobQueues } from '../workers/jobs.js';
 import jobsPlugin from './plugins/jobs.js';
 import ingestRoutes from './routes/ingest.js';
 import queueBoardRoutes from './routes/queue-board.js';
+import metricsPlugin from './plugins/metrics.js';
+import overloadPlugin from './plugins/overload.js';
+import requestLogPlugin from './plugins/request-log.js';
 
 export interface BuildOptions {
   config: Config;
@@ -58,6 +61,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
     routerOptions: { ignoreTrailingSlash: true },
     genReqId: () => crypto.randomUUID(),
+    // one line per request, with its interaction, caller and timing (plugins/request-log.ts)
+    disableRequestLogging: true,
     // errors raised before routing (bad URL encoding, over-long parameters) answer as OperationOutcomes too
     // (before the onRequest hooks, so the security headers are added here)
     frameworkErrors: (err, _request, reply) => { void sendOutcome(reply.headers(securityHeadersOf(app.server)), toFhirError(err)); },
@@ -68,6 +73,13 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   // every route's path and methods, for the Allow header of a 405
   const routes = trackRoutes(app);
+  // shutting down (SIGTERM, src/shutdown.ts): /health/ready answers 503, and each answer closes its
+  // keep-alive connection, so the in-flight requests' connections do not hold the close open
+  app.decorate('draining', false);
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (app.draining) reply.header('connection', 'close');
+    return payload;
+  });
 
   await app.register(databasePlugin, { config: opts.config, db: opts.db });
   await app.register(redisPlugin);
@@ -77,6 +89,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(authenticatePlugin);
   await app.register(httpSurfacePlugin);
   await app.register(clientErrorsPlugin);
+  await app.register(metricsPlugin);
+  await app.register(requestLogPlugin);
   await app.register(swagger, {
     openapi: {
       info: { title: 'HMS FHIR R4 API', version: packageVersion, description: 'FHIR R4 interoperability service. Resource bodies are application/fhir+json.' },
@@ -114,5 +128,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   warmValidators(allResourceDefinitions().map((d) => d.type));
   warmPasswordTiming(opts.config.HMS_BCRYPT_COST);
+  // last: its event-loop sampler starts here, so the seconds spent compiling validators above are
+  // not taken for overload
+  await app.register(overloadPlugin);
   return app;
 }

@@ -167,12 +167,26 @@ export class AuditLog {
   record(entries: SecurityLogEntry | SecurityLogEntry[], trx?: Knex.Transaction): Promise<void> {
     const rows = (Array.isArray(entries) ? entries : [entries]).map(securityLogRow);
     if (rows.length === 0) return Promise.resolve();
-    if (trx) return appendToChain(trx, rows).then(() => undefined);
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ rows, resolve, reject });
-      this.flushing ??= this.drain();
-    });
+    const stored = trx
+      ? appendToChain(trx, rows).then(() => undefined)
+      : new Promise<void>((resolve, reject) => {
+        this.pending.push({ rows, resolve, reject });
+        this.flushing ??= this.drain();
+      });
+    const observe = this.onRecorded;
+    if (!observe) return stored;
+    const t0 = performance.now();
+    return stored.then(
+      () => observe(rows, (performance.now() - t0) / 1000, true),
+      (err: unknown) => { observe(rows, (performance.now() - t0) / 1000, false); throw err; },
+    );
   }
+
+  /**
+   * Told of each record() once it is stored (ok) or refused, with the seconds the caller waited
+   * (the metrics: audit write latency, login failures). Rows as stored, before the chain.
+   */
+  onRecorded?: (rows: readonly Row[], seconds: number, ok: boolean) => void;
 
   /** Resolves when everything recorded so far is stored. */
   async settle(): Promise<void> {

@@ -15,6 +15,8 @@ import { startMllpServer } from '../ingest/mllp.js';
 import { mllpClient, mllpHandler } from '../ingest/mllp-intake.js';
 import { BullQueues, startBullWorkers } from './bullmq.js';
 import { JobMetrics } from './metrics.js';
+import { outboxGauge, processRegistry } from '../metrics/collectors.js';
+import { serveRegistry, type MetricsServer } from '../metrics/serve.js';
 import type { JobDeps, JobLogger } from './jobs.js';
 import { QUEUE_NAMES, type QueueName } from './queues.js';
 import type { Knex } from 'knex';
@@ -25,6 +27,8 @@ import { warmValidators } from '../fhir/validate.js';
 export interface WorkerProcess {
   /** The MLLP listener's port, when it listens. */
   mllpPort?: number;
+  /** The port /metrics is served on (HMS_METRICS_PORT), when it is. */
+  metricsPort?: number;
   metrics: JobMetrics;
   close(): Promise<void>;
 }
@@ -66,6 +70,15 @@ function maintenance(deps: JobDeps, queues: BullQueues, metrics: JobMetrics): { 
   return { stop: () => { clearInterval(sweep); clearInterval(schedules); } };
 }
 
+/** The worker's metrics (its jobs' runs and durations, the outbox, Node's figures) on HMS_METRICS_PORT, when set. */
+async function serveMetrics(config: Config, db: Knex, metrics: JobMetrics): Promise<MetricsServer | undefined> {
+  if (config.HMS_METRICS === 'off' || config.HMS_METRICS_PORT === undefined) return undefined;
+  const registry = processRegistry();
+  metrics.attach(registry);
+  outboxGauge(registry, db);
+  return serveRegistry(registry, config.HMS_METRICS_PORT, config.HMS_METRICS_HOST);
+}
+
 export async function startWorker(config: Config, opts: { mllpPort?: number; queues?: QueueName[]; log?: JobLogger } = {}): Promise<WorkerProcess> {
   if (!config.REDIS_URL) throw new Error('hms worker needs REDIS_URL (without Redis, `hms start` runs the same jobs in-process)');
   const log = opts.log ?? workerLogger(config);
@@ -84,14 +97,17 @@ export async function startWorker(config: Config, opts: { mllpPort?: number; que
   const timers = maintenance(deps, queues, metrics);
   const port = opts.mllpPort ?? config.HMS_MLLP_PORT;
   const mllp = port !== undefined ? await startMllp({ db, config, log, auditLog, queues, port }) : undefined;
+  const served = await serveMetrics(config, db, metrics);
   const figures = setInterval(() => log.info({ queues: metrics.snapshot() }, 'job figures'), 60_000);
   figures.unref();
   log.info({ queues: opts.queues ?? 'all', mllp: mllp?.port }, 'worker started');
   return {
     mllpPort: mllp?.port,
+    metricsPort: served?.port,
     metrics,
     async close() {
       clearInterval(figures);
+      await served?.close();
       timers.stop();
       await mllp?.close();
       abort.abort();

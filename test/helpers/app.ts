@@ -29,7 +29,8 @@ export interface TestApp {
 export function testConfig(t: Test, overrides: Partial<Config> = {}): Config {
   const dir = mkdtempSync(join(tmpdir(), 'hms-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return loadConfig(process.env, { HMS_DATA_DIR: dir, LOG_LEVEL: 'silent', ...overrides });
+  // no overload refusals (plugins/overload.ts) in tests: a loaded CI machine lags; metrics.test.ts turns them on
+  return loadConfig(process.env, { HMS_DATA_DIR: dir, LOG_LEVEL: 'silent', HMS_MAX_EVENT_LOOP_DELAY: 0, ...overrides });
 }
 
 /** A migrated database for a test (closed at teardown). */

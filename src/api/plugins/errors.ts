@@ -5,6 +5,7 @@ import { FhirError, operationOutcome, type IssueCode } from '../../fhir/outcome.
 import { FHIR_JSON } from './fhir-json.js';
 import { auditRequest } from './authenticate.js';
 import { unaudited } from './rate-limit.js';
+import { OverloadedError } from './overload.js';
 
 const CODE_BY_STATUS: Record<number, IssueCode> = {
   400: 'invalid', 401: 'login', 403: 'forbidden', 404: 'not-found', 405: 'not-supported', 406: 'not-supported', 408: 'timeout',
@@ -88,7 +89,7 @@ export default fp(async (app) => {
     if (clientGone(err)) request.log.info('client went away: its statement was cancelled');
     else if (error.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ status: error.status, code: (err as FastifyError).code }, 'request refused');
-    if (/^\/(fhir|admin)(\/|$)/.test(request.url) && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata' && !unaudited(err)) {
+    if (/^\/(fhir|admin)(\/|$)/.test(request.url) && error.status !== 401 && request.routeOptions.url !== '/fhir/metadata' && !unaudited(err) && !(err instanceof OverloadedError)) {
       // status and issue code only: diagnostics quote client input (search values, identifiers)
       const refused = auditRequest(request, { action: 'refused', resourceType: refusedType(request), success: false, failureReason: `${error.status} ${error.issues[0]?.code ?? ''}` });
       // every refusal is on record, or the answer is a 503 (the audit failure itself is in the log)

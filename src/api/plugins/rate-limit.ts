@@ -14,7 +14,7 @@ import type { FastifyRequest } from 'fastify';
 import { FhirError } from '../../fhir/outcome.js';
 
 /** Routes the limiter leaves alone: probes, and the login, which has its own throttle (src/auth/throttle.ts). */
-const EXEMPT_ROUTES = new Set(['/health', '/auth/login']);
+const EXEMPT_ROUTES = new Set(['/health', '/health/live', '/health/ready', '/auth/login']);
 
 /** The counter a request is charged to: its user or client once authenticated, else its IP address (IPv6 by /64). */
 export function rateLimitKey(request: FastifyRequest): string {
