@@ -12,8 +12,8 @@ import { FhirError } from './fhir/outcome.js';
 // Each command loads what it needs when it runs (the API server, BullMQ, the registry ...): a
 // tool command such as create-user or audit verify starts in a fraction of the time serve takes.
 async function usage(): Promise<string> {
-  const [{ JOBS_USAGE }, { AUDIT_USAGE }, { IMPORT_USAGE }, { EXPORT_USAGE }] = await Promise.all([
-    import('./jobs-commands.js'), import('./audit-commands.js'), import('./import-command.js'), import('./export-command.js'),
+  const [{ JOBS_USAGE }, { AUDIT_USAGE }, { IMPORT_USAGE }, { EXPORT_USAGE }, { BACKUP_USAGE }] = await Promise.all([
+    import('./jobs-commands.js'), import('./audit-commands.js'), import('./import-command.js'), import('./export-command.js'), import('./backup-command.js'),
   ]);
   return `Usage: hms <command> [options]
 
@@ -34,6 +34,7 @@ ${JOBS_USAGE}
 ${AUDIT_USAGE}
 ${IMPORT_USAGE}
 ${EXPORT_USAGE}
+${BACKUP_USAGE}
   policy                      print the access policy (role x resource type x interaction) as
                               the Markdown table docs/security.md carries
 
@@ -201,6 +202,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'export':
       process.exitCode = await (await import('./export-command.js')).exportCommand(config, rest);
+      return;
+    case 'backup':
+      process.exitCode = await (await import('./backup-command.js')).backupCommand(config, rest);
+      return;
+    case 'restore':
+      process.exitCode = await (await import('./backup-command.js')).restoreCommand(config, rest);
       return;
     case undefined:
     case 'help':

@@ -62,6 +62,12 @@ export interface Config {
   HMS_METRICS_HOST: string;
   HMS_MAX_EVENT_LOOP_DELAY: number;
   HMS_SHUTDOWN_TIMEOUT: number;
+  HMS_BACKUP_DIR?: string;
+  HMS_BINLOG_DIR?: string;
+  HMS_BACKUP_KEYS?: string;
+  HMS_BACKUP_RETENTION_DAYS: number;
+  HMS_BACKUP_OFFSITE_DIR?: string;
+  HMS_BACKUP_OFFSITE_COMMAND?: string;
 }
 
 /** Thrown when an environment variable does not satisfy the config schema. */
@@ -98,6 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   config.HMS_DATA_DIR = resolve(config.HMS_DATA_DIR);
   config.HMS_EXPORT_DIR = resolve(config.HMS_EXPORT_DIR ?? resolve(config.HMS_DATA_DIR, 'exports'));
   config.HMS_AUDIT_ARCHIVE_DIR = resolve(config.HMS_AUDIT_ARCHIVE_DIR ?? resolve(config.HMS_DATA_DIR, 'audit-archive'));
+  config.HMS_BACKUP_DIR = resolve(config.HMS_BACKUP_DIR ?? resolve(config.HMS_DATA_DIR, 'backups'));
+  config.HMS_BINLOG_DIR = resolve(config.HMS_BINLOG_DIR ?? resolve(config.HMS_BACKUP_DIR, 'binlogs'));
+  if (config.HMS_BACKUP_OFFSITE_DIR) config.HMS_BACKUP_OFFSITE_DIR = resolve(config.HMS_BACKUP_OFFSITE_DIR);
   if (config.HMS_BASE_URL) config.HMS_BASE_URL = config.HMS_BASE_URL.replace(/\/+$/, '');
   return config;
 }
