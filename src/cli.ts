@@ -12,8 +12,9 @@ import { FhirError } from './fhir/outcome.js';
 // Each command loads what it needs when it runs (the API server, BullMQ, the registry ...): a
 // tool command such as create-user or audit verify starts in a fraction of the time serve takes.
 async function usage(): Promise<string> {
-  const [{ JOBS_USAGE }, { AUDIT_USAGE }, { IMPORT_USAGE }, { EXPORT_USAGE }, { BACKUP_USAGE }] = await Promise.all([
+  const [{ JOBS_USAGE }, { AUDIT_USAGE }, { IMPORT_USAGE }, { EXPORT_USAGE }, { BACKUP_USAGE }, { CLIENT_TOKEN_USAGE }] = await Promise.all([
     import('./jobs-commands.js'), import('./audit-commands.js'), import('./import-command.js'), import('./export-command.js'), import('./backup-command.js'),
+    import('./client-token-command.js'),
   ]);
   return `Usage: hms <command> [options]
 
@@ -35,6 +36,7 @@ ${AUDIT_USAGE}
 ${IMPORT_USAGE}
 ${EXPORT_USAGE}
 ${BACKUP_USAGE}
+${CLIENT_TOKEN_USAGE}
   policy                      print the access policy (role x resource type x interaction) as
                               the Markdown table docs/security.md carries
 
@@ -96,6 +98,9 @@ async function main(argv: string[]): Promise<void> {
       const log = workerLogger(config);
       const auditLog = new AuditLog(db);
       const runner = startLocalRunner({ db, config, log, auditLog, now: () => new Date() });
+      const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+      const { wantsDemo, loadDemo, demoBanner } = await import('./demo.js');
+      const demo = (await wantsDemo(db, config)) ? await loadDemo(db, config, auditLog, base) : undefined;
       const app = await startServer(config, { db, jobs: runner });
       const mllp = config.HMS_MLLP_PORT !== undefined ? await startMllp({ db, config, log, auditLog, queues: runner, port: config.HMS_MLLP_PORT }) : undefined;
       onShutdownSignals(async () => {
@@ -106,7 +111,6 @@ async function main(argv: string[]): Promise<void> {
         await auditLog.settle();
         await db.destroy();
       }, config.HMS_SHUTDOWN_TIMEOUT);
-      const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
       process.stdout.write([
         '',
         `HMS is running (${config.DATABASE_URL ? 'MySQL' : `SQLite at ${config.HMS_DATA_DIR}`}, jobs ${runner.mode}).`,
@@ -114,6 +118,7 @@ async function main(argv: string[]): Promise<void> {
         `  API docs:   ${base}/docs`,
         `  Health:     ${base}/health`,
         `  Lab results: POST ${base}/ingest/lab-results${mllp ? `; MLLP on ${config.HMS_MLLP_HOST}:${mllp.port}` : ''}`,
+        ...(demo ? demoBanner(demo, base) : []),
         'Create an admin in another terminal:',
         '  npx hms create-admin --email admin@example.org --password "choose-a-long-one"',
         '',
@@ -202,6 +207,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'export':
       process.exitCode = await (await import('./export-command.js')).exportCommand(config, rest);
+      return;
+    case 'client-token':
+      process.exitCode = await (await import('./client-token-command.js')).clientTokenCommand(rest);
       return;
     case 'backup':
       process.exitCode = await (await import('./backup-command.js')).backupCommand(config, rest);

@@ -68,6 +68,7 @@ export interface Config {
   HMS_BACKUP_RETENTION_DAYS: number;
   HMS_BACKUP_OFFSITE_DIR?: string;
   HMS_BACKUP_OFFSITE_COMMAND?: string;
+  HMS_DEMO: '0' | '1';
 }
 
 /** Thrown when an environment variable does not satisfy the config schema. */

@@ -1,5 +1,5 @@
 /** The Fastify application factory: the server, the CLI and the tests all build the app here. */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Knex } from 'knex';
@@ -62,7 +62,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
     genReqId: () => crypto.randomUUID(),
     // one line per request, with its interaction, caller and timing (plugins/request-log.ts)
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // errors raised before routing (bad URL encoding, over-long parameters) answer as OperationOutcomes too
     // (before the onRequest hooks, so the security headers are added here)
     frameworkErrors: (err, _request, reply) => { void sendOutcome(reply.headers(securityHeadersOf(app.server)), toFhirError(err)); },

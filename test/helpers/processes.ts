@@ -32,7 +32,8 @@ export function childEnv(extra: Record<string, string | undefined>): NodeJS.Proc
   delete env.NODE_OPTIONS;
   delete env.HMS_TEST_FAULTS;
   for (const key of Object.keys(env)) if (key.startsWith('TAP') || key.startsWith('_TAPJS')) delete env[key];
-  const out: NodeJS.ProcessEnv = { ...env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', HMS_MAX_EVENT_LOOP_DELAY: '0' };
+  // no demo data (test/e2e/demo.test.ts turns it on), no overload refusals on a loaded CI machine
+  const out: NodeJS.ProcessEnv = { ...env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', HMS_MAX_EVENT_LOOP_DELAY: '0', HMS_DEMO: '0' };
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete out[k];
     else out[k] = v;
