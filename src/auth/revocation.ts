@@ -7,7 +7,7 @@
  * (MySQL without Redis, or while its subscription is down) must not cache authentications at all.
  */
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import { redisClient } from '../workers/redis.js';
 
 export const REVOCATION_CHANNEL = 'hms:auth:revoked';
 
@@ -49,8 +49,8 @@ interface BusLogger { warn(obj: object, msg: string): void; error(obj: object, m
 export function redisBus(url: string, log: BusLogger): RevocationBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
-  const subscriber = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
-  const publisher = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+  const subscriber = redisClient(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  const publisher = redisClient(url, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
   let subscribed = false;
   let everSubscribed = false;
   subscriber.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'revocation subscriber: redis error'));

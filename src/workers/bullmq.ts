@@ -5,7 +5,8 @@
  * maxmemory-policy noeviction (docs/jobs.md). https://docs.bullmq.io/guide/going-to-production
  */
 import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { redisClient } from './redis.js';
 import type { Config } from '../config.js';
 import { PermanentJobError, type JobDeps, type JobLogger, type JobQueues, type JobState } from './jobs.js';
 import { QUEUE_NAMES, QUEUES, schedulerId, type QueueName } from './queues.js';
@@ -16,7 +17,7 @@ function connection(url: string, log: JobLogger, role: 'producer' | 'worker'): R
   const opts: RedisOptions = role === 'worker'
     ? { maxRetriesPerRequest: null, enableOfflineQueue: true }
     : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
-  const redis = new Redis(url, opts);
+  const redis = redisClient(url, opts);
   redis.on('error', (err: Error) => log.warn({ role, err }, 'redis connection error'));
   return redis;
 }
