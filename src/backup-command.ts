@@ -19,7 +19,7 @@ export const BACKUP_USAGE = `  backup                      a consistent full bac
   backup binlogs              ship the MariaDB binlog into HMS_BINLOG_DIR continuously (run it as
                               a service beside the database: it is what makes the RPO seconds)
   restore [--from B] (--database NAME | --data-dir DIR) [--archive-dir DIR]
-          [--to "YYYY-MM-DD HH:MM:SS" | --stop-before REGEX | --stop-position N | --replay]
+          [--to "YYYY-MM-DD HH:MM:SS" | --stop-before REGEX | --stop-position FILE:POS | --replay]
           [--binlogs DIR] [--force]
                               restore a backup into a new database (MariaDB) or directory
                               (SQLite), never over the live one without --force; on MariaDB then
@@ -91,8 +91,9 @@ export async function restoreCommand(config: Config, argv: string[]): Promise<nu
   } catch (err) {
     return usageError((err as Error).message);
   }
-  const stopPosition = values['stop-position'] === undefined ? undefined : Number(values['stop-position']);
-  if (stopPosition !== undefined && !(Number.isInteger(stopPosition) && stopPosition > 0)) return usageError('--stop-position needs a binlog position (a whole number)');
+  const sp = values['stop-position'] === undefined ? undefined : /^([^:/]+\.\d{6,}):(\d+)$/.exec(values['stop-position']);
+  if (sp === null) return usageError('--stop-position needs FILE:POS (binlog.000042:1234), as mariadb-binlog shows them');
+  const stopPosition = sp ? { file: sp[1]!, position: Number(sp[2]) } : undefined;
   const t0 = performance.now();
   const r = await restoreBackup(config, {
     from: values.from, database: values.database, dataDir: values['data-dir'], archiveDir: values['archive-dir'], to: values.to,

@@ -68,6 +68,12 @@ async function checkMigrated(config: Config): Promise<void> {
   }
 }
 
+/** SIGTERM's first step: /health/ready answers 503, and the listener stays open HMS_SHUTDOWN_DRAIN seconds more. */
+async function drain(app: { draining: boolean }, config: Config): Promise<void> {
+  app.draining = true;
+  if (config.HMS_SHUTDOWN_DRAIN > 0) await new Promise((r) => setTimeout(r, config.HMS_SHUTDOWN_DRAIN * 1000));
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   let config: Config;
@@ -85,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
       await checkMigrated(config);
       const { startServer } = await import('./api/server.js');
       const app = await startServer(config);
-      onShutdownSignals(async () => { app.draining = true; await app.close(); }, config.HMS_SHUTDOWN_TIMEOUT);
+      onShutdownSignals(async () => { await drain(app, config); await app.close(); }, config.HMS_SHUTDOWN_TIMEOUT);
       return;
     }
     case 'start': {
@@ -104,7 +110,7 @@ async function main(argv: string[]): Promise<void> {
       const app = await startServer(config, { db, jobs: runner });
       const mllp = config.HMS_MLLP_PORT !== undefined ? await startMllp({ db, config, log, auditLog, queues: runner, port: config.HMS_MLLP_PORT }) : undefined;
       onShutdownSignals(async () => {
-        app.draining = true;
+        await drain(app, config);
         await mllp?.close();
         await app.close();
         await runner.close();

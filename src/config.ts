@@ -62,6 +62,7 @@ export interface Config {
   HMS_METRICS_HOST: string;
   HMS_MAX_EVENT_LOOP_DELAY: number;
   HMS_SHUTDOWN_TIMEOUT: number;
+  HMS_SHUTDOWN_DRAIN: number;
   HMS_BACKUP_DIR?: string;
   HMS_BINLOG_DIR?: string;
   HMS_BACKUP_KEYS?: string;

@@ -41,39 +41,43 @@ export async function wantsDemo(db: Knex, config: Config): Promise<boolean> {
 }
 
 export async function loadDemo(db: Knex, config: Config, auditLog: AuditLog, baseUrl: string): Promise<Demo> {
-  const seeded = await seedDatabase(db, { patients: DEMO_PATIENTS, batch: DEMO_PATIENTS });
-  const logins: DemoLogin[] = [];
-  const admin = { role: 'admin', email: `admin@${DOMAIN}`, password: password(), note: 'everything, the admin API, /metrics' };
-  await createAdmin(db, { email: admin.email, password: admin.password, name: 'Demo Admin', cost: config.HMS_BCRYPT_COST });
-  logins.push(admin);
-  // the seeded doctor and nurse who have patients assigned get a login
-  for (const role of ['doctor', 'nurse'] as const) {
-    const staff = (await db('users').where({ role }).whereIn('id', db('patient_assignments').select('user_id')).orderBy('id').first('id', 'name')) as { id: string; name: string } | undefined
-      ?? (await db('users').where({ role }).orderBy('id').first('id', 'name')) as { id: string; name: string };
-    const login = { role, email: `${role}@${DOMAIN}`, password: password(), note: `${staff.name}: the patients assigned to them` };
-    await db('users').where({ id: staff.id }).update({ email: login.email, password_hash: await hashPassword(login.password, config.HMS_BCRYPT_COST) });
-    logins.push(login);
-  }
-  const patient = (await db('patients').orderBy('id').first('id', 'first_name', 'last_name')) as { id: string; first_name: string; last_name: string };
-  const accounts = { db, bcryptCost: config.HMS_BCRYPT_COST };
-  const patientLogin = { role: 'patient', email: `patient@${DOMAIN}`, password: password(), note: `${patient.first_name} ${patient.last_name}: their own record (Patient/${patient.id})` };
-  await createUser(accounts, toolActor(db), { email: patientLogin.email, password: patientLogin.password, role: 'patient', name: `${patient.first_name} ${patient.last_name}`, patient: `Patient/${patient.id}` });
-  logins.push(patientLogin);
-  const finance = { role: 'finance', email: `finance@${DOMAIN}`, password: password(), note: 'invoices and coverage' };
-  await createUser(accounts, toolActor(db), { email: finance.email, password: finance.password, role: 'finance', name: 'Demo Finance' });
-  logins.push(finance);
+  const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
+  const kid = `demo-lab-${randomUUID()}`;
+  // all or nothing: a start that fails half-way loads the demo again next time
+  const { logins, patients, clientId } = await db.transaction(async (trx) => {
+    const seeded = await seedDatabase(trx, { patients: DEMO_PATIENTS, batch: DEMO_PATIENTS });
+    const logins: DemoLogin[] = [];
+    const admin = { role: 'admin', email: `admin@${DOMAIN}`, password: password(), note: 'everything, the admin API, /metrics' };
+    await createAdmin(trx, { email: admin.email, password: admin.password, name: 'Demo Admin', cost: config.HMS_BCRYPT_COST });
+    logins.push(admin);
+    // the seeded doctor and nurse who have patients assigned get a login
+    for (const role of ['doctor', 'nurse'] as const) {
+      const staff = (await trx('users').where({ role }).whereIn('id', trx('patient_assignments').select('user_id')).orderBy('id').first('id', 'name')) as { id: string; name: string } | undefined
+        ?? (await trx('users').where({ role }).orderBy('id').first('id', 'name')) as { id: string; name: string };
+      const login = { role, email: `${role}@${DOMAIN}`, password: password(), note: `${staff.name}: the patients assigned to them` };
+      await trx('users').where({ id: staff.id }).update({ email: login.email, password_hash: await hashPassword(login.password, config.HMS_BCRYPT_COST) });
+      logins.push(login);
+    }
+    const patient = (await trx('patients').orderBy('id').first('id', 'first_name', 'last_name')) as { id: string; first_name: string; last_name: string };
+    const accounts = { db: trx, bcryptCost: config.HMS_BCRYPT_COST };
+    const patientLogin = { role: 'patient', email: `patient@${DOMAIN}`, password: password(), note: `${patient.first_name} ${patient.last_name}: their own record (Patient/${patient.id})` };
+    await createUser(accounts, toolActor(trx), { email: patientLogin.email, password: patientLogin.password, role: 'patient', name: `${patient.first_name} ${patient.last_name}`, patient: `Patient/${patient.id}` });
+    logins.push(patientLogin);
+    const finance = { role: 'finance', email: `finance@${DOMAIN}`, password: password(), note: 'invoices and coverage' };
+    await createUser(accounts, toolActor(trx), { email: finance.email, password: finance.password, role: 'finance', name: 'Demo Finance' });
+    logins.push(finance);
+    const client = await insertClient(trx, { name: 'Demo lab', kind: 'lab', scope: DEMO_LAB_SCOPE, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES384', use: 'sig' }] } });
+    return { logins, patients: seeded.patients, clientId: client.id };
+  });
 
   const dir = join(config.HMS_DATA_DIR, 'demo');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
-  const kid = `demo-lab-${randomUUID()}`;
-  const client = await insertClient(db, { name: 'Demo lab', kind: 'lab', scope: DEMO_LAB_SCOPE, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES384', use: 'sig' }] } });
   const keyFile = join(dir, 'lab-client.json');
-  writeFileSync(keyFile, `${JSON.stringify({ client_id: client.id, token_url: `${baseUrl}/auth/token`, scope: DEMO_LAB_SCOPE, alg: 'ES384', kid, private_jwk: await exportJWK(privateKey) }, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(keyFile, `${JSON.stringify({ client_id: clientId, token_url: `${baseUrl}/auth/token`, scope: DEMO_LAB_SCOPE, alg: 'ES384', kid, private_jwk: await exportJWK(privateKey) }, null, 2)}\n`, { mode: 0o600 });
   const loginsFile = join(dir, 'logins.txt');
-  writeFileSync(loginsFile, `${logins.map((l) => `${l.role}\t${l.email}\t${l.password}\t${l.note}`).join('\n')}\nlab client\t${client.id}\t${keyFile}\n`, { mode: 0o600 });
-  await auditLog.record({ action: 'demo-load', role: 'system', success: true, additionalData: { patients: seeded.patients, rows: seeded.rows, users: logins.length, lab_client: client.id } });
-  return { logins, patients: seeded.patients, lab: { clientId: client.id, keyFile }, loginsFile };
+  writeFileSync(loginsFile, `${logins.map((l) => `${l.role}\t${l.email}\t${l.password}\t${l.note}`).join('\n')}\nlab client\t${clientId}\t${keyFile}\n`, { mode: 0o600 });
+  await auditLog.record({ action: 'demo-load', role: 'system', success: true, additionalData: { patients, users: logins.length, lab_client: clientId } });
+  return { logins, patients, lab: { clientId, keyFile }, loginsFile };
 }
 
 /** What `npm start` prints of it. */

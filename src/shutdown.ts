@@ -1,6 +1,7 @@
 /**
  * Graceful shutdown on SIGTERM / SIGINT for the long-running commands (serve, start, worker):
- * `close` stops accepting work, lets what is in flight finish (requests, jobs) and closes the
+ * `close` first drains (HMS_SHUTDOWN_DRAIN: ready answers 503 while the listener stays open),
+ * then stops accepting work, lets what is in flight finish (requests, jobs) and closes the
  * pools; the process then exits 0. If that takes more than HMS_SHUTDOWN_TIMEOUT seconds it exits
  * 1 anyway (whatever was cut off is recorded work: the outbox and the lab messages table bring it
  * back). A second signal does not start a second close.

@@ -14,7 +14,7 @@
  * A backup directory: manifest.json (written last: a directory without one is incomplete),
  * the database file, audit-archive/ (copies of HMS_AUDIT_ARCHIVE_DIR's files).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +28,7 @@ import { packageVersion } from '../version.js';
 import { encryptStream, parseBackupKeys, type BackupKey } from './crypt.js';
 import { DumpRowCounter } from './dump-rows.js';
 import { clientProgram, mysqlTarget, runClient } from './mysql-tools.js';
+import { binlogNumber, serverIdentity, type ServerIdentity } from './binlog-files.js';
 
 export interface BackupFile { name: string; bytes: number; sha256: string }
 
@@ -45,6 +46,8 @@ export interface BackupManifest {
   encryption: { algorithm: 'aes-256-gcm'; keyId: string } | null;
   /** Where in the binlog the snapshot stands (MySQL with log_bin on): the start of a point-in-time replay. */
   binlog: { file: string; position: number } | null;
+  /** The server whose binlog that is (file names and positions are one server's own). */
+  server?: ServerIdentity;
   /** Rows per table in the snapshot. */
   rows: Record<string, number>;
   /** The last migration the snapshot has. */
@@ -52,10 +55,13 @@ export interface BackupManifest {
   /** Copies of the audit archive files. */
   archives: BackupFile[];
   hmsVersion: string;
+  /** With encryption: HMAC-SHA-256 of the rest of the manifest under the backup key, so it cannot be swapped. */
+  signature?: string;
 }
 
+
 export const SQLITE_FILE = 'hms.sqlite';
-const ARCHIVE_FILE = /^security-log-\d+-\d+\.ndjson\.gz$/;
+export const ARCHIVE_FILE = /^security-log-\d+-\d+\.ndjson\.gz$/;
 
 /** A backup's directory name: its start time, sortable (2026-12-04T18-20-05.123Z). */
 function backupId(at: Date): string {
@@ -95,9 +101,33 @@ export async function fileSha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+const manifestMac = (key: BackupKey, m: BackupManifest): string => {
+  const { signature: _, ...rest } = m;
+  return createHmac('sha256', createHash('sha256').update('hms backup manifest').update(key.key).digest()).update(JSON.stringify(rest)).digest('hex');
+};
+
+/**
+ * Refuses a manifest that does not hold: with HMS_BACKUP_KEYS set, an unencrypted backup (unless
+ * forced: one taken before encryption was turned on) or one whose signature does not match (it
+ * was edited, e.g. to point at another file or to drop the encryption).
+ */
+export function checkManifest(config: Config, m: BackupManifest, force: boolean): void {
+  const keys = parseBackupKeys(config.HMS_BACKUP_KEYS);
+  if (keys.length === 0) return;
+  if (!m.encryption) {
+    if (force) return;
+    throw new Error(`backup ${m.id} is not encrypted although HMS_BACKUP_KEYS is set: pass --force if it was taken before encryption was turned on`);
+  }
+  const key = keys.find((k) => k.id === m.encryption!.keyId);
+  if (!key) throw new Error(`backup ${m.id} was encrypted with key ${m.encryption.keyId}, which HMS_BACKUP_KEYS does not hold`);
+  const expected = Buffer.from(manifestMac(key, m), 'hex');
+  const given = Buffer.from(m.signature ?? '', 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new Error(`backup ${m.id}: the manifest's signature does not match: it was altered`);
+}
+
 interface SqliteHandle { backup(destination: string): Promise<unknown> }
 
-async function sqliteBackup(config: Config, dir: string, key: BackupKey | undefined): Promise<Pick<BackupManifest, 'file' | 'rows' | 'migration' | 'binlog' | 'database'>> {
+async function sqliteBackup(config: Config, dir: string, key: BackupKey | undefined): Promise<Pick<BackupManifest, 'file' | 'rows' | 'migration' | 'binlog' | 'database' | 'server'>> {
   const live = join(config.HMS_DATA_DIR, SQLITE_FILE);
   if (!existsSync(live)) throw new Error(`no database at ${live}`);
   const snapshotDir = join(dir, 'snapshot');
@@ -129,13 +159,15 @@ async function sqliteBackup(config: Config, dir: string, key: BackupKey | undefi
   return { file, rows, migration, binlog: null };
 }
 
-async function mysqlBackup(config: Config, dir: string, key: BackupKey | undefined): Promise<Pick<BackupManifest, 'file' | 'rows' | 'migration' | 'binlog' | 'database'>> {
+async function mysqlBackup(config: Config, dir: string, key: BackupKey | undefined): Promise<Pick<BackupManifest, 'file' | 'rows' | 'migration' | 'binlog' | 'database' | 'server'>> {
   const target = mysqlTarget(config.DATABASE_URL!);
   const db = createDb({ ...config, HMS_DB_POOL_MAX: 1 });
   let logBin: boolean;
   let migration: string | null;
+  let server: ServerIdentity;
   try {
     logBin = Number(((await db.raw('SELECT @@log_bin AS b')) as [{ b: number }[]])[0][0]!.b) === 1;
+    server = await serverIdentity(db);
     migration = ((await db('knex_migrations').orderBy('id', 'desc').first('name')) as { name?: string } | undefined)?.name ?? null;
   } finally {
     await db.destroy();
@@ -144,9 +176,9 @@ async function mysqlBackup(config: Config, dir: string, key: BackupKey | undefin
   const dump = runClient(clientProgram(['mariadb-dump', 'mysqldump']), target, args);
   const counter = new DumpRowCounter();
   const stored = store(dump.child.stdout!, join(dir, `database.sql.gz${key ? '.enc' : ''}`), key, [counter]);
-  const [file] = await Promise.all([stored, dump.done]);
+  const [file] = await Promise.all([stored, dump.done]).catch((err: unknown) => { dump.kill(); throw err; });
   if (logBin && !counter.binlog) throw new Error('mariadb-dump wrote no binlog position although the server writes a binlog');
-  return { file, rows: Object.fromEntries([...counter.counts].sort()), migration, binlog: counter.binlog ?? null, database: target.database };
+  return { file, rows: Object.fromEntries([...counter.counts].sort()), migration, binlog: counter.binlog ?? null, database: target.database, ...(logBin ? { server } : {}) };
 }
 
 async function copyArchives(config: Config, dir: string, key: BackupKey | undefined): Promise<BackupFile[]> {
@@ -181,8 +213,9 @@ export async function takeBackup(config: Config, opts: { now?: () => Date } = {}
       ...(part.database ? { database: part.database } : {}),
       startedAt: started.toISOString(), finishedAt: now().toISOString(), file: part.file,
       encryption: key ? { algorithm: 'aes-256-gcm', keyId: key.id } : null,
-      binlog: part.binlog, rows: part.rows, migration: part.migration, archives, hmsVersion: packageVersion,
+      binlog: part.binlog, ...(part.server ? { server: part.server } : {}), rows: part.rows, migration: part.migration, archives, hmsVersion: packageVersion,
     };
+    if (key) manifest.signature = manifestMac(key, manifest);
     await writeFile(join(partial, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
     const dir = join(root, id);
     await rename(partial, dir);
@@ -229,13 +262,16 @@ async function copyOffsite(config: Config, dir: string): Promise<string | undefi
   }
   if (config.HMS_BACKUP_OFFSITE_COMMAND) {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('sh', ['-c', config.HMS_BACKUP_OFFSITE_COMMAND!, 'hms-offsite', dir], { stdio: ['ignore', 'inherit', 'pipe'] });
+      // the command gets the environment without HMS's own secrets (its cloud credentials stay)
+      const env = { ...process.env };
+      for (const k of ['HMS_BACKUP_KEYS', 'DATABASE_URL', 'REDIS_URL']) delete env[k];
+      const child = spawn('sh', ['-c', config.HMS_BACKUP_OFFSITE_COMMAND!, 'hms-offsite', dir], { stdio: ['ignore', 'inherit', 'pipe'], env });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
       child.once('error', reject);
       child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`HMS_BACKUP_OFFSITE_COMMAND exited ${code}: ${stderr.trim().slice(-500)}`))));
     });
-    return `command: ${config.HMS_BACKUP_OFFSITE_COMMAND}`;
+    return 'HMS_BACKUP_OFFSITE_COMMAND ran';
   }
   return undefined;
 }
@@ -254,11 +290,20 @@ export async function applyRetention(config: Config, now: Date): Promise<string[
       removed.push(b.manifest.id);
     }
   }
-  const kept = all.filter((b) => !removed.includes(b.manifest.id));
-  const oldest = kept[0]?.manifest.binlog?.file;
+  // per binlog base name, the oldest file a kept backup starts from; a file of a base no kept
+  // backup names is kept (another server's, or one not yet backed up)
+  const oldest = new Map<string, number>();
+  for (const b of all.filter((x) => !removed.includes(x.manifest.id))) {
+    const at = b.manifest.binlog && binlogNumber(b.manifest.binlog.file);
+    if (at) oldest.set(at.base, Math.min(oldest.get(at.base) ?? Infinity, at.n));
+  }
   const binlogDir = config.HMS_BINLOG_DIR!;
-  if (oldest && existsSync(binlogDir)) {
-    for (const f of await readdir(binlogDir)) if (/\.\d{6}$/.test(f) && f < oldest) { await rm(join(binlogDir, f)); removed.push(`binlog ${f}`); }
+  if (oldest.size && existsSync(binlogDir)) {
+    for (const f of await readdir(binlogDir)) {
+      const at = binlogNumber(f);
+      const keepFrom = at && oldest.get(at.base);
+      if (at && keepFrom !== undefined && at.n < keepFrom) { await rm(join(binlogDir, f)); removed.push(`binlog ${f}`); }
+    }
   }
   return removed;
 }

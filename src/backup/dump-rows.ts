@@ -8,7 +8,8 @@
  */
 import { Transform } from 'node:stream';
 
-const INSERT = /^INSERT INTO `([^`]+)` VALUES/;
+// a column list comes with INVISIBLE columns: INSERT INTO `t` (`a`, `b`) VALUES
+const INSERT = /^INSERT (?:IGNORE )?INTO `([^`]+)`(?: \(.*\))? VALUES/;
 const CHANGE_MASTER = /^(?:-- )?CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)/;
 /** Enough of a line to see what it starts: an INSERT's head or the CHANGE MASTER comment. */
 const HEAD_BYTES = 400;
@@ -43,7 +44,7 @@ export class DumpRowCounter extends Transform {
       if (this.head.length < HEAD_BYTES) {
         this.head += String.fromCharCode(c);
         // "VALUES" complete: the tuples follow, on this line or the next ones
-        if (c === 0x53 && this.head.startsWith('INSERT INTO `')) {
+        if (c === 0x53 && this.head.startsWith('INSERT ')) {
           const m = INSERT.exec(this.head);
           if (m) { this.table = m[1]!; this.rows = 0; this.depth = 0; this.head = ''; }
         }

@@ -12,16 +12,18 @@
  */
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
 import type { Config } from '../config.js';
 import { createDb } from '../db/knex.js';
 import { decryptFile, parseBackupKeys } from './crypt.js';
-import { fileSha256, findBackup, SQLITE_FILE, type BackupFile, type BackupManifest } from './backup.js';
-import { clientProgram, mysqlTarget, runClient, withDatabase, type MysqlTarget } from './mysql-tools.js';
+import { ARCHIVE_FILE, checkManifest, fileSha256, findBackup, SQLITE_FILE, type BackupFile, type BackupManifest } from './backup.js';
+import { binlogNumber, sameServer, serverIdentity, sortBinlogs } from './binlog-files.js';
+import { shippedServer } from './binlogs.js';
+import { allOrKill, clientProgram, mysqlTarget, runClient, withDatabase, type MysqlTarget } from './mysql-tools.js';
 
 export interface RestoreOptions {
   /** A backup directory or id (default: the newest under HMS_BACKUP_DIR). */
@@ -36,8 +38,8 @@ export interface RestoreOptions {
   to?: string;
   /** Replay up to the transaction whose logged statement matches this (left out with all after it). */
   stopBefore?: string;
-  /** Replay up to this position of the last binlog file. */
-  stopPosition?: number;
+  /** Replay up to this position of this binlog file (FILE:POS, as SHOW BINLOG EVENTS names them). */
+  stopPosition?: { file: string; position: number };
   /** Replay the whole binlog from the backup on (to the last committed transaction). */
   replay?: boolean;
   /** The binlog files (default HMS_BINLOG_DIR, else read from the server). */
@@ -54,33 +56,60 @@ export interface RestoreResult {
   replay?: { files: string[]; from: { file: string; position: number }; stop: string };
 }
 
-/** The plaintext of one file of a backup (checked against its SHA-256 first). */
-async function openBackupFile(config: Config, manifest: BackupManifest, path: string, file: BackupFile, gunzip: boolean): Promise<Readable> {
+/**
+ * One file of a backup, checked: its SHA-256 against the manifest's, then (encrypted) decrypted
+ * whole into a temporary file (0600) whose GCM tag is verified before anything reads it, so no
+ * byte of an altered file reaches a database. The gzip'ed plaintext's path, and its cleanup.
+ */
+async function checkedFile(config: Config, manifest: BackupManifest, path: string, file: BackupFile): Promise<{ path: string; cleanup(): Promise<void> }> {
   const sha = await fileSha256(path);
   if (sha !== file.sha256) throw new Error(`${path}: SHA-256 ${sha} is not the manifest's ${file.sha256}: the file is damaged or was altered`);
-  const raw = manifest.encryption ? await decryptFile(path, parseBackupKeys(config.HMS_BACKUP_KEYS), manifest.encryption.keyId) : createReadStream(path);
-  return gunzip ? raw.pipe(createGunzip()) : raw;
+  if (!manifest.encryption) return { path, cleanup: async () => undefined };
+  const dir = await mkdtemp(join(tmpdir(), 'hms-restore-'));
+  const plain = join(dir, basename(path).replace(/\.enc$/, ''));
+  try {
+    await pipeline(await decryptFile(path, parseBackupKeys(config.HMS_BACKUP_KEYS), manifest.encryption.keyId), createWriteStream(plain, { mode: 0o600 }));
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`${path} does not decrypt: ${(err as Error).message} (an altered file or the wrong key)`);
+  }
+  return { path: plain, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 async function restoreArchives(config: Config, backup: { dir: string; manifest: BackupManifest }, to: string): Promise<void> {
   if (backup.manifest.archives.length === 0) return;
-  await mkdir(to, { recursive: true });
+  await mkdir(to, { recursive: true, mode: 0o700 });
   for (const f of backup.manifest.archives) {
     const name = f.name.replace(/\.enc$/, '');
-    await pipeline(await openBackupFile(config, backup.manifest, join(backup.dir, 'audit-archive', f.name), f, false), createWriteStream(join(to, name)));
+    // the manifest names files of its own directory only
+    if (!ARCHIVE_FILE.test(name) || basename(f.name) !== f.name) throw new Error(`the manifest names an archive file ${JSON.stringify(f.name)} that is not one`);
+    const file = await checkedFile(config, backup.manifest, join(backup.dir, 'audit-archive', f.name), f);
+    try {
+      await pipeline(createReadStream(file.path), createWriteStream(join(to, name), { mode: 0o600 }));
+    } finally {
+      await file.cleanup();
+    }
   }
 }
 
 async function restoreSqlite(config: Config, backup: { dir: string; manifest: BackupManifest }, opts: RestoreOptions): Promise<string> {
   if (!opts.dataDir) throw new Error('restoring an SQLite backup needs --data-dir DIR (where hms.sqlite is written)');
-  if (opts.replay || opts.to || opts.stopBefore || opts.stopPosition !== undefined) throw new Error('point-in-time recovery needs MariaDB\'s binlog: an SQLite backup restores as taken');
+  if (opts.replay || opts.to || opts.stopBefore || opts.stopPosition) throw new Error('point-in-time recovery needs MariaDB\'s binlog: an SQLite backup restores as taken');
   const dir = resolve(opts.dataDir);
   const target = join(dir, SQLITE_FILE);
   if (dir === resolve(config.HMS_DATA_DIR) && !opts.force) throw new Error(`${target} is the live database: restore elsewhere, or stop the server and pass --force`);
   if (existsSync(target) && !opts.force) throw new Error(`${target} exists: pass --force to replace it`);
   await mkdir(dir, { recursive: true });
   const partial = `${target}.partial`;
-  await pipeline(await openBackupFile(config, backup.manifest, join(backup.dir, backup.manifest.file.name), backup.manifest.file, true), createWriteStream(partial, { mode: 0o600 }));
+  const file = await checkedFile(config, backup.manifest, join(backup.dir, backup.manifest.file.name), backup.manifest.file);
+  try {
+    await pipeline(createReadStream(file.path), createGunzip(), createWriteStream(partial, { mode: 0o600 }));
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  } finally {
+    await file.cleanup();
+  }
   for (const suffix of ['-wal', '-shm']) await rm(`${target}${suffix}`, { force: true });
   await rename(partial, target);
   return target;
@@ -101,10 +130,6 @@ async function prepareMysqlTarget(config: Config, database: string, force: boole
   }
 }
 
-const NO_BINLOG = 'this backup has no binlog position (the server wrote no binlog when it was taken): it restores as taken, without --to; docs/backup.md says how to turn the binlog on';
-
-const BINLOG_FILE = /\.\d{6}$/;
-
 /**
  * A restore writes nothing to the server's binlog (it needs BINLOG ADMIN, as root has): its
  * replayed transactions would come back into a later replay of the same binlog, and the restored
@@ -112,27 +137,63 @@ const BINLOG_FILE = /\.\d{6}$/;
  */
 const NOT_LOGGED = '--init-command=SET sql_log_bin = 0';
 
-/** The binlog files from the backup's onwards: shipped copies, or read from the server into a temp dir. */
-async function binlogFiles(config: Config, target: MysqlTarget, first: string, dir: string | undefined): Promise<{ dir: string; files: string[]; temp: boolean }> {
+/** MariaDB's: MySQL's mysqlbinlog renames the database before --database filters, which would replay nothing. */
+const BINLOG = 'mariadb-binlog';
+/** The loader never runs a client command (\\! shell, source) that a tampered dump could carry. */
+const SANDBOX = '--sandbox';
+
+const NO_BINLOG = 'this backup has no binlog position (the server wrote no binlog when it was taken): it restores as taken, without --to; docs/backup.md says how to turn the binlog on';
+
+/**
+ * The binlog files from the backup's onwards, every number in between present: shipped copies
+ * (HMS_BINLOG_DIR or --binlogs), or read from the server into a temporary directory.
+ */
+async function binlogFiles(config: Config, manifest: BackupManifest, target: MysqlTarget, first: string, dir: string | undefined): Promise<{ dir: string; files: string[]; temp: boolean }> {
+  const server = manifest.server;
+  const pick = (names: string[]) => sortBinlogs(names.filter((f) => binlogNumber(f)?.base === binlogNumber(first)!.base && binlogNumber(f)!.n >= binlogNumber(first)!.n));
   const shipped = dir ?? config.HMS_BINLOG_DIR!;
+  let found: { dir: string; files: string[]; temp: boolean } | undefined;
   if (existsSync(shipped)) {
-    const files = (await readdir(shipped)).filter((f) => BINLOG_FILE.test(f) && f >= first).sort();
-    if (files[0] === first) return { dir: shipped, files, temp: false };
-    if (dir) throw new Error(`${dir} does not hold the backup's binlog file ${first}`);
+    const holder = await shippedServer(shipped);
+    if (server && holder && !sameServer(server, holder)) throw new Error(`${shipped} holds another server's binlog (server_id ${holder.serverId} on ${holder.hostname}:${holder.port}) than the backup's (server_id ${server.serverId} on ${server.hostname}:${server.port})`);
+    const files = pick(await readdir(shipped));
+    if (files[0] === first) found = { dir: shipped, files, temp: false };
+    else if (dir) throw new Error(`${dir} does not hold the backup's binlog file ${first}`);
   }
-  const temp = await mkdtemp(join(tmpdir(), 'hms-binlogs-'));
-  await runClient(clientProgram(['mariadb-binlog', 'mysqlbinlog']), target, ['--read-from-remote-server', '--raw', '--to-last-log', `--result-file=${temp}/`, first]).done;
-  return { dir: temp, files: (await readdir(temp)).filter((f) => BINLOG_FILE.test(f)).sort(), temp: true };
+  if (!found) {
+    // from the server itself: only if it is the one the backup's position belongs to
+    if (server) {
+      const db = createDb({ ...config, HMS_DB_POOL_MAX: 1 });
+      const now = await serverIdentity(db).finally(() => db.destroy());
+      if (!sameServer(server, now)) throw new Error(`the backup's binlog position is server_id ${server.serverId}'s on ${server.hostname}:${server.port}, and DATABASE_URL reaches server_id ${now.serverId} on ${now.hostname}:${now.port}: give --binlogs with that server's shipped files`);
+    }
+    const temp = await mkdtemp(join(tmpdir(), 'hms-binlogs-'));
+    try {
+      await runClient(BINLOG, target, ['--read-from-remote-server', '--raw', '--to-last-log', `--result-file=${temp}/`, first]).done;
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      throw err;
+    }
+    found = { dir: temp, files: pick(await readdir(temp)), temp: true };
+  }
+  // a missing file in the middle would skip its transactions without a word
+  for (let i = 1; i < found.files.length; i++) {
+    if (binlogNumber(found.files[i]!)!.n !== binlogNumber(found.files[i - 1]!)!.n + 1) {
+      if (found.temp) await rm(found.dir, { recursive: true, force: true });
+      throw new Error(`binlog file ${found.files[i - 1]} is followed by ${found.files[i]}: the files between are missing from ${found.dir}`);
+    }
+  }
+  return found;
 }
 
 /**
  * Where to stop for --stop-before: the start (the GTID event) of the first transaction from the
  * backup's position on whose logged statement (#Q>) matches.
  */
-async function findStop(target: MysqlTarget, dir: string, files: string[], start: number, pattern: RegExp): Promise<{ index: number; position: number } | undefined> {
-  const program = clientProgram(['mariadb-binlog', 'mysqlbinlog']);
+async function findStop(target: MysqlTarget, dir: string, files: string[], start: number, database: string, pattern: RegExp): Promise<{ index: number; position: number } | undefined> {
   for (let i = 0; i < files.length; i++) {
-    const run = runClient(program, target, ['--skip-gtid-strict-mode', ...(i === 0 ? [`--start-position=${start}`] : []), join(dir, files[i]!)]);
+    // only the source database's statements: a DELETE in another database is not the one
+    const run = runClient(BINLOG, target, ['--skip-gtid-strict-mode', `--database=${database}`, ...(i === 0 ? [`--start-position=${start}`] : []), join(dir, files[i]!)]);
     let found: number | undefined;
     let at = 0;
     let transaction = 0;
@@ -145,7 +206,7 @@ async function findStop(target: MysqlTarget, dir: string, files: string[], start
         const pos = /^# at (\d+)$/.exec(line);
         if (pos) { at = Number(pos[1]); continue; }
         if (/\bGTID \d+-\d+-\d+/.test(line) && line.startsWith('#')) transaction = at;
-        else if (line.startsWith('#Q> ') && pattern.test(line.slice(4))) { found = transaction; run.child.kill(); return; }
+        else if (line.startsWith('#Q> ') && pattern.test(line.slice(4))) { found = transaction; run.kill(); return; }
       }
     });
     await run.done.catch((err: unknown) => { if (found === undefined) throw err; });
@@ -154,38 +215,52 @@ async function findStop(target: MysqlTarget, dir: string, files: string[], start
   return undefined;
 }
 
-async function replayBinlog(config: Config, manifest: BackupManifest, database: string, opts: RestoreOptions): Promise<RestoreResult['replay']> {
+/** The replay's arguments checked before anything is restored. */
+function stopOptions(opts: RestoreOptions): { pattern?: RegExp } {
+  if (opts.to && !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(opts.to)) throw new Error('--to needs "YYYY-MM-DD HH:MM:SS" (UTC)');
+  if ([opts.stopBefore, opts.stopPosition].filter((v) => v !== undefined).length > 1) throw new Error('give --stop-before or --stop-position, not both');
+  if (!opts.stopBefore) return {};
+  try {
+    return { pattern: new RegExp(opts.stopBefore, 'i') };
+  } catch (err) {
+    throw new Error(`--stop-before: ${(err as Error).message}`);
+  }
+}
+
+async function replayBinlog(config: Config, manifest: BackupManifest, database: string, opts: RestoreOptions, pattern: RegExp | undefined): Promise<RestoreResult['replay']> {
   if (!manifest.binlog) throw new Error(NO_BINLOG);
   const target = mysqlTarget(config.DATABASE_URL!);
   const source = manifest.database!;
-  const logs = await binlogFiles(config, target, manifest.binlog.file, opts.binlogs);
+  const logs = await binlogFiles(config, manifest, target, manifest.binlog.file, opts.binlogs);
   try {
     let files = logs.files;
     const stopArgs: string[] = [];
     let stop = 'end of the binlog';
-    if (opts.stopBefore) {
-      const at = await findStop(target, logs.dir, files, manifest.binlog.position, new RegExp(opts.stopBefore, 'i'));
-      if (!at) throw new Error(`no transaction after the backup matches --stop-before ${opts.stopBefore}`);
+    if (pattern) {
+      const at = await findStop(target, logs.dir, files, manifest.binlog.position, source, pattern);
+      if (!at) throw new Error(`no transaction of ${source} after the backup matches --stop-before ${opts.stopBefore}`);
       files = files.slice(0, at.index + 1);
       stopArgs.push(`--stop-position=${at.position}`);
       stop = `before the transaction at ${files[at.index]}:${at.position}`;
-    } else if (opts.stopPosition !== undefined) {
-      stopArgs.push(`--stop-position=${opts.stopPosition}`);
-      stop = `position ${opts.stopPosition} of ${files.at(-1)}`;
+    } else if (opts.stopPosition) {
+      // mariadb-binlog applies --stop-position to the last file it is given: cut the list there
+      const index = files.indexOf(opts.stopPosition.file);
+      if (index === -1) throw new Error(`--stop-position: ${opts.stopPosition.file} is not among the binlog files from the backup's on (${files[0]} ... ${files.at(-1)})`);
+      files = files.slice(0, index + 1);
+      stopArgs.push(`--stop-position=${opts.stopPosition.position}`);
+      stop = `position ${opts.stopPosition.position} of ${opts.stopPosition.file}`;
     }
     if (opts.to) {
-      if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(opts.to)) throw new Error('--to needs "YYYY-MM-DD HH:MM:SS" (UTC)');
       stopArgs.push(`--stop-datetime=${opts.to}`);
-      stop = opts.stopBefore || opts.stopPosition !== undefined ? `${stop}, and before ${opts.to} UTC` : `before ${opts.to} UTC`;
+      stop = pattern || opts.stopPosition ? `${stop}, and before ${opts.to} UTC` : `before ${opts.to} UTC`;
     }
-    const binlog = runClient(clientProgram(['mariadb-binlog', 'mysqlbinlog']), target, [
+    const binlog = runClient(BINLOG, target, [
       // a binlog that holds an earlier restore's replayed transactions has their GTIDs out of order
       '--skip-gtid-strict-mode', `--start-position=${manifest.binlog.position}`, ...stopArgs, `--database=${source}`, `--rewrite-db=${source}->${database}`,
       ...files.map((f) => join(logs.dir, f)),
     ]);
-    const apply = runClient(clientProgram(['mariadb', 'mysql']), target, ['--default-character-set=utf8mb4', '--binary-mode', NOT_LOGGED, database], { stdin: 'pipe', stdout: 'ignore' });
-    binlog.child.stdout!.pipe(apply.child.stdin!);
-    await Promise.all([binlog.done, apply.done]);
+    const apply = runClient(clientProgram(['mariadb', 'mysql']), target, ['--default-character-set=utf8mb4', '--binary-mode', SANDBOX, NOT_LOGGED, database], { stdin: 'pipe', stdout: 'ignore' });
+    await allOrKill([binlog, apply], [pipeline(binlog.child.stdout!, apply.child.stdin!)]);
     return { files, from: manifest.binlog, stop };
   } finally {
     if (logs.temp) await rm(logs.dir, { recursive: true, force: true });
@@ -195,6 +270,8 @@ async function replayBinlog(config: Config, manifest: BackupManifest, database: 
 export async function restoreBackup(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
   const backup = await findBackup(config, opts.from);
   const { manifest } = backup;
+  checkManifest(config, manifest, opts.force ?? false);
+  const { pattern } = stopOptions(opts);
   if (manifest.engine === 'sqlite') {
     if (config.DATABASE_URL) throw new Error('this is an SQLite backup: restore it without DATABASE_URL (--data-dir DIR)');
     const target = await restoreSqlite(config, backup, opts);
@@ -203,13 +280,17 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   }
   if (!config.DATABASE_URL) throw new Error('this is a MariaDB backup: set DATABASE_URL to the server to restore into (--database NAME)');
   if (!opts.database) throw new Error('restoring a MariaDB backup needs --database NAME (a new database on the DATABASE_URL server)');
-  const pointInTime = opts.replay || opts.to || opts.stopBefore || opts.stopPosition !== undefined;
+  const pointInTime = opts.replay || opts.to || opts.stopBefore || opts.stopPosition;
   if (pointInTime && !manifest.binlog) throw new Error(NO_BINLOG);
   await prepareMysqlTarget(config, opts.database, opts.force ?? false);
-  const dump = await openBackupFile(config, manifest, join(backup.dir, manifest.file.name), manifest.file, true);
-  const load = runClient(clientProgram(['mariadb', 'mysql']), mysqlTarget(withDatabase(config.DATABASE_URL, opts.database)), ['--default-character-set=utf8mb4', NOT_LOGGED, opts.database], { stdin: 'pipe', stdout: 'ignore' });
-  await Promise.all([pipeline(dump, load.child.stdin!), load.done]);
-  const replay = pointInTime ? await replayBinlog(config, manifest, opts.database, opts) : undefined;
+  const file = await checkedFile(config, manifest, join(backup.dir, manifest.file.name), manifest.file);
+  try {
+    const load = runClient(clientProgram(['mariadb', 'mysql']), mysqlTarget(withDatabase(config.DATABASE_URL, opts.database)), ['--default-character-set=utf8mb4', SANDBOX, NOT_LOGGED, opts.database], { stdin: 'pipe', stdout: 'ignore' });
+    await allOrKill([load], [pipeline(createReadStream(file.path), createGunzip(), load.child.stdin!)]);
+  } finally {
+    await file.cleanup();
+  }
+  const replay = pointInTime ? await replayBinlog(config, manifest, opts.database, opts, pattern) : undefined;
   if (opts.archiveDir) await restoreArchives(config, backup, opts.archiveDir);
   return { backup: manifest, target: opts.database, ...(replay ? { replay } : {}) };
 }

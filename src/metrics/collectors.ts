@@ -9,15 +9,22 @@ export function processRegistry(): Registry {
   return registry;
 }
 
-/** Unfinished work in job_outbox by queue and state, read at each scrape. */
+/** Unfinished work in job_outbox by queue and state, read at each scrape; and whether that worked (hms_database_up). */
 export function outboxGauge(registry: Registry, db: Knex): void {
   new Gauge({
     name: 'hms_job_outbox', help: 'Jobs recorded in job_outbox and not done, by queue and status (queued, active, failed)',
     labelNames: ['queue', 'status'], registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db('job_outbox').select('queue', 'status').count({ n: '*' }).whereIn('status', ['queued', 'active', 'failed']).groupBy('queue', 'status');
-      for (const r of rows as { queue: string; status: string; n: number | string }[]) this.set({ queue: r.queue, status: r.status }, Number(r.n));
+      try {
+        const rows = await db('job_outbox').select('queue', 'status').count({ n: '*' }).whereIn('status', ['queued', 'active', 'failed']).groupBy('queue', 'status');
+        for (const r of rows as { queue: string; status: string; n: number | string }[]) this.set({ queue: r.queue, status: r.status }, Number(r.n));
+        up.set(1);
+      } catch {
+        // the database away: the scrape still answers, with hms_database_up 0 and no outbox figures
+        up.set(0);
+      }
     },
   });
+  const up = new Gauge({ name: 'hms_database_up', help: '1 when the last scrape could query the database, else 0', registers: [registry] });
 }

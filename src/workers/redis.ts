@@ -12,7 +12,7 @@ const SENTINEL_URL = /^rediss?\+sentinel:\/\//;
  * ioredis options for REDIS_URL: `redis://[:password@]host:port/db`, or for Redis Sentinel
  * `redis+sentinel://[:password@]host1:26379,host2:26379,host3:26379/MASTER_NAME[/db]`: ioredis
  * asks the sentinels for the master and follows a failover. A password in the URL is the
- * master's and the sentinels' (one requirepass for the whole group).
+ * master's and the sentinels', and so is a user name (one ACL user or requirepass for the group).
  */
 export function redisConnectOptions(url: string): { url?: string; options: RedisOptions } {
   if (!SENTINEL_URL.test(url)) return { url, options: {} };
@@ -26,9 +26,11 @@ export function redisConnectOptions(url: string): { url?: string; options: Redis
     return i === -1 ? { host: h, port: 26379 } : { host: h.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(h.slice(i + 1)) };
   });
   const password = auth.includes(':') ? decodeURIComponent(auth.slice(auth.indexOf(':') + 1)) : undefined;
+  const username = auth.includes(':') ? decodeURIComponent(auth.slice(0, auth.indexOf(':'))) : decodeURIComponent(auth);
   return {
     options: {
       sentinels, name, db: db ? Number(db) : 0,
+      ...(username ? { username, sentinelUsername: username } : {}),
       ...(password ? { password, sentinelPassword: password } : {}),
       ...(url.startsWith('rediss') ? { tls: {}, enableTLSForSentinelMode: true } : {}),
     },

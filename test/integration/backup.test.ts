@@ -69,6 +69,15 @@ t.test('SQLite: backup while serving, encrypted and verified; damage and the liv
   t.equal(read.statusCode, 200, 'the restored database serves the patient (and the admin\'s session)');
   t.match(read.json(), { name: [{ family: 'Backupfamily' }] });
 
+  // an edited manifest (another row count, the encryption dropped) is refused
+  const manifestPath = join(backup.dir, 'manifest.json');
+  const original = readFileSync(manifestPath, 'utf8');
+  writeFileSync(manifestPath, JSON.stringify({ ...JSON.parse(original), rows: { ...m.rows, patients: 1 } }));
+  await t.rejects(verifyBackup(h.config), /signature does not match/, 'an altered manifest is refused');
+  writeFileSync(manifestPath, JSON.stringify({ ...JSON.parse(original), encryption: null }));
+  await t.rejects(verifyBackup(h.config), /not encrypted although HMS_BACKUP_KEYS is set/, 'a manifest that drops the encryption is refused');
+  writeFileSync(manifestPath, original);
+
   // damage: one byte of the file
   const path = join(backup.dir, m.file.name);
   const bytes = readFileSync(path);
@@ -124,6 +133,15 @@ t.test('MariaDB: the drill: back up, keep writing, an accidental DELETE of many 
   t.teardown(() => sdb.destroy());
   t.equal(Number(((await sdb('patients').count({ n: '*' }).first()) as { n: number }).n), 40);
   await t.rejects(restoreBackup(h.config, { database: 'hms_drill' }), /is the live database/, 'never over the live database without --force');
+
+  // the same stop given as FILE:POS: mariadb-binlog applies it to the last file, so the list ends there
+  const [, file, pos] = /at (binlog\.\d{6}):(\d+)/.exec(restored.replay!.stop)!;
+  await restoreBackup(h.config, { database: 'hms_drill_position', stopPosition: { file: file!, position: Number(pos) } });
+  const pdb = createDb({ ...h.config, DATABASE_URL: withDatabase(url, 'hms_drill_position') });
+  t.teardown(() => pdb.destroy());
+  t.equal(Number(((await pdb('patients').count({ n: '*' }).first()) as { n: number }).n), 40, '--stop-position FILE:POS stops at the same transaction');
+  await t.rejects(restoreBackup(h.config, { database: 'hms_drill_nofile', stopPosition: { file: 'binlog.999999', position: 4 } }), /is not among the binlog files/);
+  await t.rejects(restoreBackup(h.config, { database: 'hms_drill_badto', to: 'yesterday' }), /--to needs/, 'a bad --to is refused before anything is restored');
 });
 
 t.test('MariaDB without a binlog (the shared server): a backup restores as taken, and says it cannot go to a point in time', { skip: !process.env.DATABASE_URL ? 'needs DATABASE_URL (the MariaDB run)' : false }, async (t) => {

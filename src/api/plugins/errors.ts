@@ -28,6 +28,17 @@ const MESSAGE_BY_CODE: Record<string, string> = {
 const TIMEOUT_CODES = new Set(['HMS_STATEMENT_TIMEOUT', 'HMS_STATEMENT_CANCELLED', 'ER_QUERY_TIMEOUT', 'ER_QUERY_INTERRUPTED']);
 const TIMEOUT_ERRNOS = new Set([1969, 3024, 1317]);
 
+/**
+ * The database is away, not wrong: a connection refused, reset or lost (a failover behind HAProxy,
+ * a restart), the server shutting down or out of connections, a Galera node not yet synced (1047),
+ * or no pooled connection in time (KnexTimeoutError). 503 with Retry-After: nothing was
+ * acknowledged, and a client retries (a conditional create keeps that idempotent).
+ */
+const DATABASE_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_UNKNOWN_COM_ERROR']);
+const DATABASE_UNAVAILABLE_ERRNOS = new Set([1047, 1053, 1040, 2002, 2003, 2006, 2013]);
+/** mysql2's error (no code) for a statement on a connection the server closed meanwhile. */
+const CLOSED_CONNECTION = /Can't add new command when connection is in closed state/;
+
 type DatabaseError = { code?: string; errno?: number; nativeError?: { code?: string; errno?: number } };
 
 /** Whether an error is a statement cancelled because its client went away (nobody to answer). */
@@ -49,6 +60,10 @@ function databaseClientError(err: DatabaseError): FhirError | undefined {
   }
   if (code === 'ER_CHECK_CONSTRAINT_VIOLATED' || code === 'SQLITE_CONSTRAINT_CHECK' || code === 'ER_CONSTRAINT_FAILED') {
     return new FhirError(422, 'A value is outside the range this server accepts', 'business-rule');
+  }
+  if (DATABASE_UNAVAILABLE.has(code) || (errno !== undefined && DATABASE_UNAVAILABLE_ERRNOS.has(errno)) || (err as Error).name === 'KnexTimeoutError'
+    || CLOSED_CONNECTION.test((err as Error).message ?? '')) {
+    return new FhirError(503, 'The database is unavailable (a connection was lost or refused, or a cluster node is not ready); retry the request', 'transient', { 'Retry-After': '2' });
   }
   if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY') {
     return new FhirError(503, 'The database is busy with a conflicting change; retry the request', 'transient', { 'Retry-After': '1' });

@@ -1,9 +1,10 @@
 /**
  * Health for load balancers and orchestrators:
  * - GET /health/live: the process answers (no I/O): restart it when this fails;
- * - GET /health/ready: the database answers, Redis too when REDIS_URL is set, the schema is at
- *   this release's latest migration, and the process is not shutting down: send it traffic only
- *   when this is 200. 503 with Retry-After otherwise;
+ * - GET /health/ready: the database answers, the schema is at this release's latest migration,
+ *   and the process is not shutting down: send it traffic only when this is 200 (503 with
+ *   Retry-After otherwise). Redis (when REDIS_URL is set) is reported, status "degraded" while it
+ *   does not answer, but does not make the process unready;
  * - GET /health: the database / Redis part of ready, kept for existing probes.
  */
 import type { FastifyInstance } from 'fastify';
@@ -47,10 +48,12 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     if (app.draining) throw new FhirError(503, 'Shutting down', 'transient', RETRY_AFTER);
     const [db, red] = await Promise.all([database(), redis()]);
     if (db === 'down') throw new FhirError(503, 'Database unavailable', 'transient', RETRY_AFTER);
-    if (red === 'down') throw new FhirError(503, 'Redis unavailable', 'transient', RETRY_AFTER);
     const schema = await migrations();
     if (schema === 'pending') throw new FhirError(503, 'Database migrations are pending: run `hms migrate`', 'transient', RETRY_AFTER);
-    return { status: 'ok', database: db, redis: red, migrations: schema, jobs: app.redis ? 'bullmq' : 'in-process' };
+    // Redis down is reported, not refused: every API process would leave the balancer at once
+    // for a Sentinel failover, while reads, searches and writes need only the database and
+    // recorded work waits in the outbox (docs/operations.md)
+    return { status: red === 'down' ? 'degraded' : 'ok', database: db, redis: red, migrations: schema, jobs: app.redis ? 'bullmq' : 'in-process' };
   });
 
   app.get('/health', { schema: { tags: ['system'], summary: 'Database / Redis readiness (see /health/ready)' } }, async () => {
