@@ -7,6 +7,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { freePort } from './processes.js';
@@ -144,19 +145,23 @@ export class HAProxy {
   static async start(dir: string, galera: number[], api: number[]): Promise<HAProxy> {
     const mysqlPort = await freePort();
     const httpPort = await freePort();
+    mkdirSync(dir, { recursive: true });
     const cfg = join(dir, 'haproxy.cfg');
     writeFileSync(cfg, [
       'global', '  maxconn 4096', 'defaults', '  timeout connect 3s', '  timeout client 5m', '  timeout server 5m', '  timeout check 2s', '  retries 2',
-      'frontend mysql', '  mode tcp', `  bind 127.0.0.1:${mysqlPort}`, '  default_backend galera',
-      'backend galera', '  mode tcp', '  option tcp-check', '  tcp-check connect', '  default-server inter 1s fall 2 rise 3 on-marked-down shutdown-sessions',
-      ...galera.map((p, i) => `  server galera${i + 1} 127.0.0.1:${p} check${i > 0 ? ' backup' : ''}`),
+      ...(galera.length ? [
+        'frontend mysql', '  mode tcp', `  bind 127.0.0.1:${mysqlPort}`, '  default_backend galera',
+        'backend galera', '  mode tcp', '  option tcp-check', '  tcp-check connect', '  default-server inter 1s fall 2 rise 3 on-marked-down shutdown-sessions',
+        ...galera.map((p, i) => `  server galera${i + 1} 127.0.0.1:${p} check${i > 0 ? ' backup' : ''}`),
+      ] : []),
       'frontend fhir', '  mode http', `  bind 127.0.0.1:${httpPort}`, '  default_backend api',
       'backend api', '  mode http', '  balance roundrobin', '  option httpchk GET /health/ready', '  http-check expect status 200', '  default-server inter 1s fall 2 rise 2',
       ...api.map((p, i) => `  server api${i + 1} 127.0.0.1:${p} check`), '',
     ].join('\n'));
     execFileSync('haproxy', ['-c', '-q', '-f', cfg]);
     const child = run('haproxy', ['-db', '-f', cfg], join(dir, 'haproxy.log'));
-    await until(async () => { const c = await mysql.createConnection({ host: '127.0.0.1', port: mysqlPort, user: 'root' }); await c.end(); return true; }, 20_000, 'HAProxy up');
+    await until(async () => new Promise<boolean>((resolve) => { const c = connect(httpPort, '127.0.0.1'); c.once('connect', () => { c.destroy(); resolve(true); }); c.once('error', () => resolve(false)); }), 20_000, 'HAProxy up');
+    if (galera.length) await until(async () => { const c = await mysql.createConnection({ host: '127.0.0.1', port: mysqlPort, user: 'root' }); await c.end(); return true; }, 20_000, 'HAProxy to Galera');
     return new HAProxy(mysqlPort, httpPort, child);
   }
 
