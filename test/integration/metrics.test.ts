@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { Writable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import { buildApp } from '../../src/api/app.js';
 import { startSession } from '../../src/auth/sessions.js';
 import { createDb, migrateLatest } from '../../src/db/knex.js';
@@ -14,7 +15,8 @@ import { startWorker } from '../../src/workers/worker.js';
 import { BullQueues } from '../../src/workers/bullmq.js';
 import { testApp, testConfig, testDb, privateDatabase } from '../helpers/app.js';
 import { makePractitioner } from '../helpers/access-world.js';
-import { sleep, until } from '../helpers/processes.js';
+import { freshIp } from '../helpers/smart.js';
+import { freePort, sleep, until } from '../helpers/processes.js';
 import { silentLog, testPrefix } from '../helpers/jobs.js';
 
 const FAMILY = 'Metricsfamilyname';
@@ -38,7 +40,9 @@ t.test('GET /metrics: admins only; requests per interaction and type, login fail
   t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient/${id}` })).statusCode, 200);
   t.equal((await h.fhir({ method: 'GET', url: `/fhir/Patient?family=${FAMILY}` })).statusCode, 200);
   t.equal((await h.fhir({ method: 'GET', url: '/fhir/Patient/00000000-0000-0000-0000-000000000000' })).statusCode, 404);
-  const login = await h.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody@test.example.org', password: 'wrong password here' } });
+  // an email and an address of this run's own: the throttle counts failures per account and per
+  // IP across runs on a shared database
+  const login = await h.app.inject({ method: 'POST', url: '/auth/login', payload: { email: `nobody-${randomUUID()}@test.example.org`, password: 'wrong password here' }, remoteAddress: freshIp() });
   t.equal(login.statusCode, 401);
 
   const res = await h.fhir({ method: 'GET', url: '/metrics' });
@@ -175,4 +179,12 @@ t.test('hms worker: its job metrics on HMS_METRICS_PORT', { skip: process.env.RE
   t.ok((sample(text, 'hms_job_runs_total', 'queue="outbox-sweep",outcome="completed"') ?? 0) >= 1, 'the sweeps it ran');
   t.match(text, /# TYPE hms_job_outbox gauge/);
   t.ok(sample(text, 'hms_process_resident_memory_bytes', '') !== undefined);
+});
+
+t.test('/health/ready with Redis away: 200 "degraded" (the API needs only the database); /health: 503', async (t) => {
+  const h = await testApp(t, { REDIS_URL: `redis://127.0.0.1:${await freePort()}/0` });
+  const ready = await h.app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ready.statusCode, 200, 'still ready: a Sentinel failover must not empty the balancer');
+  t.match(ready.json(), { status: 'degraded', redis: 'down', database: 'up' });
+  t.equal((await h.app.inject({ method: 'GET', url: '/health' })).statusCode, 503, '/health keeps its meaning');
 });
