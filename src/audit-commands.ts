@@ -19,6 +19,7 @@ import { parseAnchor, verifyAuditChain } from './db/audit-chain.js';
 import { AuditArchiveError, exportAuditLog, listManifests } from './db/audit-archive.js';
 import { dateToSqlTimestamp } from './mappers/datatypes.js';
 import { AUDIT_CHAIN_TABLE } from './db/audit-log.js';
+import { parseBackupKeys } from './backup/crypt.js';
 
 export const AUDIT_USAGE = `  audit verify [--anchor SEQ:HASH]
                               walk the security log's hash chain across the archive files and
@@ -64,7 +65,7 @@ async function verify(config: Config, args: string[]): Promise<number> {
   const db = createDb(config);
   try {
     if (!(await db.schema.hasTable(AUDIT_CHAIN_TABLE))) return usageError("the security log has no hash chain yet: run 'hms migrate' first");
-    const result = await verifyAuditChain(db, { anchor, archiveDir: config.HMS_AUDIT_ARCHIVE_DIR });
+    const result = await verifyAuditChain(db, { anchor, archiveDir: config.HMS_AUDIT_ARCHIVE_DIR, keys: parseBackupKeys(config.HMS_BACKUP_KEYS) });
     if (result.intact) {
       const where = result.archived ? `${result.archived.rows} in ${result.archived.files} archive file(s), ${result.rows - result.archived.rows} online; ` : '';
       process.stdout.write(`Audit chain intact: ${result.rows} rows verified (${where}head seq ${result.head!.seq}, hash ${result.head!.hash})\n`);
@@ -95,7 +96,7 @@ async function exportRows(config: Config, args: string[]): Promise<number> {
   out.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') closed = true; });
   try {
     if (!(await db.schema.hasTable(AUDIT_CHAIN_TABLE))) return usageError("the security log has no hash chain yet: run 'hms migrate' first");
-    const result = await exportAuditLog(db, { archiveDir: config.HMS_AUDIT_ARCHIVE_DIR ?? join(config.HMS_DATA_DIR, 'audit-archive'), from, to }, async (row) => {
+    const result = await exportAuditLog(db, { archiveDir: config.HMS_AUDIT_ARCHIVE_DIR ?? join(config.HMS_DATA_DIR, 'audit-archive'), from, to, keys: parseBackupKeys(config.HMS_BACKUP_KEYS) }, async (row) => {
       if (!closed) await writeTo(out, `${JSON.stringify(row)}\n`);
     });
     if (file) {

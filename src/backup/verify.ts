@@ -15,6 +15,7 @@ import { verifyAuditChain, type ChainVerification } from '../db/audit-chain.js';
 import { findBackup, type BackupManifest } from './backup.js';
 import { restoreBackup } from './restore.js';
 import { withDatabase } from './mysql-tools.js';
+import { parseBackupKeys } from './crypt.js';
 
 export interface BackupVerification {
   ok: boolean;
@@ -45,7 +46,7 @@ export async function verifyBackup(config: Config, opts: { from?: string } = {})
         rows += n;
         if (n !== expected) mismatches.push({ table, manifest: expected, restored: n });
       }
-      const audit = await verifyAuditChain(db, { archiveDir });
+      const audit = await verifyAuditChain(db, { archiveDir, keys: parseBackupKeys(config.HMS_BACKUP_KEYS) });
       return { ok: mismatches.length === 0 && audit.intact, backup: backup.manifest, rows, mismatches, audit, restoreSeconds };
     } finally {
       await db.destroy();

@@ -40,6 +40,7 @@ import { dialectOf } from './dialect.js';
 import { AUDIT_GENESIS_HASH, AUDIT_HASHED_COLUMNS, canonicalJson, securityLogHash } from './audit-hash.js';
 import { AUDIT_CHAIN_TABLE } from './audit-log.js';
 import { dateToSqlTimestamp } from '../mappers/datatypes.js';
+import { decryptFile, encryptStream, isEncryptedFile, type BackupKey } from '../backup/crypt.js';
 
 /** The manifest: one row per archive file. */
 export const AUDIT_ARCHIVES_TABLE = 'audit_archives';
@@ -151,7 +152,7 @@ const errCode = (e: unknown): string | undefined => (e as { code?: string } | nu
  * Throws ArchiveFileError when the file is missing, is not gzip, or holds a line that is not a
  * JSON object. Constant memory.
  */
-export async function readArchiveFile(path: string, onRow?: (row: ArchiveRow, line: number) => void | Promise<void>): Promise<ArchiveFileStats> {
+export async function readArchiveFile(path: string, onRow?: (row: ArchiveRow, line: number) => void | Promise<void>, keys: BackupKey[] = []): Promise<ArchiveFileStats> {
   const hash = createHash('sha256');
   let bytes = 0;
   let rows = 0;
@@ -178,7 +179,16 @@ export async function readArchiveFile(path: string, onRow?: (row: ArchiveRow, li
     }
   };
   try {
-    await pipeline(createReadStream(path), hasher, createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    // an encrypted file (HMS_BACKUP_KEYS): its bytes hashed as stored, its plaintext read after
+    // the key it names (the GCM tag is checked at the end: an altered file fails the read)
+    let plain: NodeJS.ReadableStream = createReadStream(path);
+    if (await isEncryptedFile(path).catch(() => false)) {
+      await pipeline(createReadStream(path), hasher, async (source: AsyncIterable<Buffer>) => { for await (const _ of source) { /* hashed */ } });
+      plain = await decryptFile(path, keys);
+    } else {
+      plain = plain.pipe(hasher);
+    }
+    await pipeline(plain, createGunzip(), async (source: AsyncIterable<Buffer>) => {
       const decoder = new StringDecoder('utf8');
       let rest = '';
       for await (const chunk of source) {
@@ -230,6 +240,8 @@ export interface ArchiveLogger {
 export interface ArchiveOptions {
   /** Where the files go (HMS_AUDIT_ARCHIVE_DIR). */
   archiveDir: string;
+  /** Encrypts each file with this key (the first of HMS_BACKUP_KEYS); absent: gzip only. */
+  key?: BackupKey;
   /** Rows with a timestamp before this instant move (rows without a timestamp count as old). */
   before: Date;
   /** Rows per file at most (default 100,000 on MySQL, 10,000 on SQLite): also the most rows one transaction deletes. */
@@ -379,12 +391,13 @@ async function archiveStep(trx: Knex.Transaction, opts: Required<Pick<ArchiveOpt
   const temp = join(opts.archiveDir, `.security-log-${randomUUID()}.tmp`);
   const written = createHash('sha256');
   let bytes = 0;
-  await pipeline(
+  const stages: Transform[] = [createGzip(), ...(opts.key ? [encryptStream(opts.key)] : [])];
+  await pipeline([
     Readable.from(lines()),
-    createGzip(),
+    ...stages,
     new Transform({ transform(chunk: Buffer, _enc, cb) { written.update(chunk); bytes += chunk.length; cb(null, chunk); } }),
-    createWriteStream(temp, { flags: 'wx' }),
-  );
+    createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
+  ]);
   const fh = await open(temp, 'r+');
   try { await fh.sync(); } finally { await fh.close(); }
   const sha256 = written.digest('hex');
@@ -409,7 +422,7 @@ async function archiveStep(trx: Knex.Transaction, opts: Required<Pick<ArchiveOpt
     }
     seq += 1;
     link = String(line.hash);
-  });
+  }, opts.key ? [opts.key] : []);
   if (back.sha256 !== sha256 || back.bytes !== bytes || back.rows !== count || link !== lastHash) {
     throw new AuditArchiveError(`${path} does not read back as written (sha256 ${back.sha256} vs ${sha256}, ${back.bytes} vs ${bytes} bytes, ${back.rows} vs ${count} rows)`, false);
   }
@@ -475,6 +488,8 @@ export async function archiveAuditLog(db: Knex, options: ArchiveOptions): Promis
 /** Which rows to export: timestamps from `from` to `to`, both inclusive ('YYYY-MM-DD HH:MM:SS', UTC); absent: unbounded. */
 export interface ExportOptions {
   archiveDir: string;
+  /** HMS_BACKUP_KEYS, for encrypted archive files. */
+  keys?: BackupKey[];
   from?: string;
   to?: string;
 }
@@ -504,7 +519,7 @@ export async function exportAuditLog(db: Knex, opts: ExportOptions, onRow: (row:
     const manifests = ((await q) as Row[]).map(manifestFromRow);
     for (const m of manifests) {
       const path = join(opts.archiveDir, m.fileName);
-      const stats = await readArchiveFile(path);
+      const stats = await readArchiveFile(path, undefined, opts.keys);
       if (stats.sha256 !== m.sha256 || stats.bytes !== m.bytes || stats.rows !== m.rowCount) {
         throw new AuditArchiveError(`${path} does not match its manifest (SHA-256, size or rows): it was changed; run 'hms audit verify'`, true, m.firstSeq);
       }
@@ -513,7 +528,7 @@ export async function exportAuditLog(db: Knex, opts: ExportOptions, onRow: (row:
         if (!inRange(line.timestamp)) return;
         result.archived += 1;
         await onRow(line);
-      });
+      }, opts.keys);
     }
     for (let cursor = 0; ;) {
       const q2 = trx(LOG_TABLE).where('seq', '>', cursor).orderBy('seq').limit(1000).select('*');

@@ -14,6 +14,7 @@ import { dialectOf } from './dialect.js';
 import { AUDIT_GENESIS_HASH, securityLogHash } from './audit-hash.js';
 import { AUDIT_CHAIN_TABLE } from './audit-log.js';
 import { ArchiveFileError, AUDIT_ARCHIVES_TABLE, manifestFromRow, readArchiveFile, type ArchiveFileStats, type ArchiveManifest } from './audit-archive.js';
+import type { BackupKey } from '../backup/crypt.js';
 
 /** Why the chain is broken at a row (or at its end). */
 export type ChainBreakReason =
@@ -80,6 +81,8 @@ export interface VerifyOptions {
   anchor?: ChainAnchor;
   /** The directory of the archive files (HMS_AUDIT_ARCHIVE_DIR): needed once there are archives. */
   archiveDir?: string;
+  /** HMS_BACKUP_KEYS, for encrypted archive files. */
+  keys?: BackupKey[];
 }
 
 type Row = Record<string, unknown>;
@@ -174,7 +177,7 @@ async function walk(trx: Knex.Transaction, opts: VerifyOptions): Promise<ChainVe
         if (n === 1) firstPrev = line.prev_hash;
         const b = check(line, archive);
         if (b) throw new Broken(b);
-      });
+      }, opts.keys);
     } catch (err) {
       if (err instanceof Broken) return broken(verified, err.chainBreak);
       if (err instanceof ArchiveFileError) {

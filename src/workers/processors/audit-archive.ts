@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { AuditArchiveError, archiveAuditLog } from '../../db/audit-archive.js';
+import { parseBackupKeys } from '../../backup/crypt.js';
 import { PermanentJobError, type JobDeps, type JobResult } from '../jobs.js';
 
 export interface AuditArchivePayload {
@@ -36,6 +37,8 @@ export async function auditArchive(payload: AuditArchivePayload, deps: JobDeps):
       before,
       signal: deps.signal,
       log: deps.log,
+      // with HMS_BACKUP_KEYS the files are encrypted at rest with its first key
+      key: parseBackupKeys(deps.config.HMS_BACKUP_KEYS)[0],
     });
   } catch (err) {
     if (err instanceof AuditArchiveError && err.permanent) throw new PermanentJobError(err.message);
