@@ -179,16 +179,11 @@ export async function readArchiveFile(path: string, onRow?: (row: ArchiveRow, li
     }
   };
   try {
-    // an encrypted file (HMS_BACKUP_KEYS): its bytes hashed as stored, its plaintext read after
+    // an encrypted file (HMS_BACKUP_KEYS): its bytes hashed as stored, then its plaintext read after
     // the key it names (the GCM tag is checked at the end: an altered file fails the read)
-    let plain: NodeJS.ReadableStream = createReadStream(path);
-    if (await isEncryptedFile(path).catch(() => false)) {
-      await pipeline(createReadStream(path), hasher, async (source: AsyncIterable<Buffer>) => { for await (const _ of source) { /* hashed */ } });
-      plain = await decryptFile(path, keys);
-    } else {
-      plain = plain.pipe(hasher);
-    }
-    await pipeline(plain, createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    const encrypted = await isEncryptedFile(path).catch(() => false);
+    if (encrypted) await pipeline(createReadStream(path), hasher, async (source: AsyncIterable<Buffer>) => { for await (const _ of source) { /* hashed */ } });
+    const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
       const decoder = new StringDecoder('utf8');
       let rest = '';
       for await (const chunk of source) {
@@ -198,7 +193,9 @@ export async function readArchiveFile(path: string, onRow?: (row: ArchiveRow, li
       }
       rest += decoder.end();
       if (rest !== '') await take(rest); // a last line without its newline
-    });
+    };
+    if (encrypted) await pipeline(await decryptFile(path, keys), createGunzip(), consume);
+    else await pipeline(createReadStream(path), hasher, createGunzip(), consume);
   } catch (err) {
     if (callerError) throw callerError.error;
     if (err instanceof ArchiveFileError) throw err;
