@@ -11,8 +11,9 @@
  *   table are counted off the dump as it streams (src/backup/dump-rows.ts), so they are the
  *   snapshot's, whatever was written meanwhile.
  *
- * A backup directory: manifest.json (written last: a directory without one is incomplete),
- * the database file, audit-archive/ (copies of HMS_AUDIT_ARCHIVE_DIR's files).
+ * A backup directory: manifest.json (written last: a directory without one is incomplete; signed
+ * with an HMAC under the backup key when encrypted, with the binlog's server named), the database
+ * file, audit-archive/ (copies of HMS_AUDIT_ARCHIVE_DIR's files).
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';

@@ -4,17 +4,18 @@
  * --to "YYYY-MM-DD HH:MM:SS" (UTC: the last event before that second), --stop-before REGEX (the
  * transaction whose statement matches, e.g. an accidental `DELETE FROM patients`, and all after
  * it, left out; MariaDB logs each row event's statement, binlog_annotate_row_events), or
- * --stop-position N. The binlog files come from the shipped copies (HMS_BINLOG_DIR, `hms backup
- * binlogs`) or, when there are none, from the server itself.
+ * --stop-position FILE:POS, or --replay (to the end). The binlog files come from the shipped
+ * copies (HMS_BINLOG_DIR, `hms backup binlogs`) or, when there are none, from the server itself;
+ * only the backup's server's files, with no gap.
  *
- * Every file is checked against the manifest's SHA-256 before anything is written; an encrypted
- * file also fails if its GCM tag does not match (a wrong key or an altered file).
+ * Every file is checked against the manifest's SHA-256, and an encrypted one decrypted and its
+ * GCM tag checked, before any byte of it reaches a database; the manifest's signature is checked
+ * first (backup.ts checkManifest).
  */
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Config } from '../config.js';
