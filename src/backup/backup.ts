@@ -229,22 +229,28 @@ export async function takeBackup(config: Config, opts: { now?: () => Date } = {}
   }
 }
 
+/** A backup directory's manifest, or undefined when it has none (incomplete, or not a backup). */
+async function readManifest(dir: string): Promise<BackupManifest | undefined> {
+  const path = join(dir, 'manifest.json');
+  return existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as BackupManifest) : undefined;
+}
+
 /** The complete backups of a directory, oldest first. */
 export async function listBackups(root: string): Promise<{ dir: string; manifest: BackupManifest }[]> {
   if (!existsSync(root)) return [];
   const out: { dir: string; manifest: BackupManifest }[] = [];
   for (const name of (await readdir(root)).sort()) {
     if (name.startsWith('.')) continue;
-    const path = join(root, name, 'manifest.json');
-    if (!existsSync(path)) continue;
-    out.push({ dir: join(root, name), manifest: JSON.parse(await readFile(path, 'utf8')) as BackupManifest });
+    const manifest = await readManifest(join(root, name));
+    if (manifest) out.push({ dir: join(root, name), manifest });
   }
   return out;
 }
 
 /** A backup named by its directory or its id under HMS_BACKUP_DIR, or the newest one. */
 export async function findBackup(config: Config, from?: string): Promise<{ dir: string; manifest: BackupManifest }> {
-  if (from && existsSync(join(from, 'manifest.json'))) return { dir: from, manifest: JSON.parse(await readFile(join(from, 'manifest.json'), 'utf8')) as BackupManifest };
+  const named = from ? await readManifest(from) : undefined;
+  if (named) return { dir: from!, manifest: named };
   const all = await listBackups(config.HMS_BACKUP_DIR!);
   const found = from ? all.find((b) => b.manifest.id === from) : all.at(-1);
   if (!found) throw new Error(from ? `no backup ${from} (neither a backup directory nor an id under ${config.HMS_BACKUP_DIR})` : `no backup under ${config.HMS_BACKUP_DIR}`);

@@ -1,6 +1,7 @@
 /** Collectors every HMS process serves (`hms serve` / `hms start` and `hms worker`). */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Knex } from 'knex';
+import { outboxCounts } from '../workers/outbox.js';
 
 /** The standard collectors of an HMS process: Node's figures (event loop, heap, GC, handles). */
 export function processRegistry(): Registry {
@@ -17,8 +18,7 @@ export function outboxGauge(registry: Registry, db: Knex): void {
     async collect() {
       this.reset();
       try {
-        const rows = await db('job_outbox').select('queue', 'status').count({ n: '*' }).whereIn('status', ['queued', 'active', 'failed']).groupBy('queue', 'status');
-        for (const r of rows as { queue: string; status: string; n: number | string }[]) this.set({ queue: r.queue, status: r.status }, Number(r.n));
+        for (const r of await outboxCounts(db, ['queued', 'active', 'failed'])) this.set({ queue: r.queue, status: r.status }, r.n);
         up.set(1);
       } catch {
         // the database away: the scrape still answers, with hms_database_up 0 and no outbox figures

@@ -26,9 +26,20 @@ function fhirInteraction(method: string, type: string | undefined, rest: string)
   return method.toLowerCase();
 }
 
+const UNMATCHED: RequestLabels = { interaction: 'unmatched', type: '' };
+/** Per method and template, worked out once: the metrics and the request log ask for every request. */
+const known = new Map<string, RequestLabels>();
+
 /** The labels of a request to the route with this template (undefined: no route matched). */
 export function requestLabels(method: string, template: string | undefined): RequestLabels {
-  if (!template) return { interaction: 'unmatched', type: '' };
+  if (!template) return UNMATCHED;
+  const key = `${method} ${template}`;
+  let labels = known.get(key);
+  if (!labels) known.set(key, (labels = labelsOf(method, template)));
+  return labels;
+}
+
+function labelsOf(method: string, template: string): RequestLabels {
   if (template === '/fhir/metadata') return { interaction: 'capabilities', type: '' };
   const m = FHIR_ROUTE.exec(template);
   if (!m) return { interaction: template, type: '' };

@@ -86,9 +86,10 @@ export async function markEnqueued(db: Knex, id: string): Promise<void> {
   await db(OUTBOX_TABLE).where({ id }).update({ enqueued: db.raw('enqueued + 1'), updated_at: nowSeconds().sql });
 }
 
-/** Counts by queue and status (hms jobs status). */
-export async function outboxCounts(db: Knex): Promise<{ queue: string; status: string; n: number }[]> {
-  const rows: Record<string, unknown>[] = await db(OUTBOX_TABLE).select('queue', 'status').count({ n: '*' }).groupBy('queue', 'status');
+/** Counts by queue and status (hms jobs status; /metrics, the statuses not done only). */
+export async function outboxCounts(db: Knex, statuses?: readonly string[]): Promise<{ queue: string; status: string; n: number }[]> {
+  const q = db(OUTBOX_TABLE).select('queue', 'status').count({ n: '*' }).groupBy('queue', 'status');
+  const rows: Record<string, unknown>[] = await (statuses ? q.whereIn('status', statuses) : q);
   return rows.map((r) => ({ queue: String(r.queue), status: String(r.status), n: Number(r.n) }));
 }
 

@@ -9,13 +9,12 @@
  * authentication (bind it to an internal address); HMS_METRICS=off serves none.
  */
 import fp from 'fastify-plugin';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Knex } from 'knex';
 import { requestLabels } from '../../metrics/request-labels.js';
 import { serveRegistry, type MetricsServer } from '../../metrics/serve.js';
 import { outboxGauge, processRegistry } from '../../metrics/collectors.js';
 import type { JobMetrics } from '../../workers/metrics.js';
-import type { Registry } from 'prom-client';
 
 declare module 'fastify' {
   interface FastifyInstance {
